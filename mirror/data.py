@@ -1,0 +1,221 @@
+"""Training corpora: unlabelled strings from a local file or a Hub dataset.
+
+`load_corpus` returns a plain list of strings, stripped, without blank lines and (by default) without repeats,
+because two copies of one string in a batch are false negatives for InfoNCE. `TextDataset` wraps the list for the
+Trainer; each item carries its index so the span mask of a string depends only on (seed, epoch, index).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import DataError
+
+logger = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".txt", ".text", ""}
+DELIMITED_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+JSON_SUFFIXES = {".jsonl", ".json"}
+
+
+@dataclass
+class CorpusStats:
+    """What `load_corpus` read and dropped."""
+
+    source: str
+    read: int = 0
+    blank: int = 0
+    duplicates: int = 0
+    sampled_out: int = 0
+    kept: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.source}: read {self.read} strings, dropped {self.blank} blank and {self.duplicates} duplicate, "
+            f"sampled out {self.sampled_out}, kept {self.kept}"
+        )
+
+
+def read_utf8(path: str | os.PathLike) -> str:
+    """The text of a file, or a `DataError` naming the file (missing, a directory, not UTF-8 with line/byte)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a file")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}, line {line}: not valid UTF-8 (byte offset {err.start}, byte 0x{raw[err.start]:02x}); "
+            "convert the file to UTF-8"
+        ) from err
+
+
+def _read_txt(path: Path) -> list[str]:
+    return read_utf8(path).splitlines()
+
+
+def _read_delimited(path: Path, column: str) -> list[str]:
+    delimiter = DELIMITED_SUFFIXES[path.suffix.lower()]
+    text = read_utf8(path)
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(text.splitlines(), delimiter=delimiter, quoting=quoting)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: empty file, expected a header row naming the column '{column}'") from None
+    if column not in header:
+        raise DataError(
+            f"{path}, line 1: no column '{column}' in the header {header}; set --text_column to one of them"
+        )
+    col = header.index(column)
+    values = []
+    for line_no, row in enumerate(reader, start=2):
+        if not row:
+            values.append("")
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path}, line {line_no}: expected {len(header)} columns like the header, got {len(row)}")
+        values.append(row[col])
+    return values
+
+
+def _read_json(path: Path, column: str) -> list[str]:
+    text = read_utf8(path)
+    stripped = text.lstrip()
+    if path.suffix.lower() == ".json" and stripped.startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}, line {err.lineno}: invalid JSON: {err.msg}") from err
+        items = list(enumerate(records, start=1))
+        where = "item"
+    else:
+        items = []
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append((line_no, json.loads(line)))
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}, line {line_no}: invalid JSON: {err.msg}") from err
+        where = "line"
+    values = []
+    for n, record in items:
+        if isinstance(record, str):
+            values.append(record)
+        elif isinstance(record, dict) and column in record:
+            value = record[column]
+            if not isinstance(value, str):
+                raise DataError(f"{path}, {where} {n}: field '{column}' is {type(value).__name__}, expected a string")
+            values.append(value)
+        else:
+            raise DataError(f"{path}, {where} {n}: no field '{column}'; set --text_column")
+    return values
+
+
+def read_corpus_file(path: str | os.PathLike, text_column: str = "text") -> list[str]:
+    """Raw strings of a local corpus file, chosen by suffix: .txt (lines), .csv/.tsv (column), .jsonl/.json."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in DELIMITED_SUFFIXES:
+        return _read_delimited(path, text_column)
+    if suffix in JSON_SUFFIXES:
+        return _read_json(path, text_column)
+    return _read_txt(path)
+
+
+def read_hub_dataset(name: str, config_name: str | None, split: str, text_column: str) -> list[str]:
+    """Strings of one column of a Hub dataset split (`datasets.load_dataset`)."""
+    import datasets
+
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False") and not Path(name).exists():
+        raise DataError(
+            f"--dataset_name {name}: HF_HUB_OFFLINE is set, so the Hub cannot be reached; use --train_file with a "
+            "local copy, or unset HF_HUB_OFFLINE"
+        )
+    try:
+        ds = datasets.load_dataset(name, config_name, split=split)
+    except Exception as err:  # datasets raises many types (FileNotFoundError, ConnectionError, ValueError, ...)
+        raise DataError(f"--dataset_name {name} (split {split}): could not be loaded: {err}") from err
+    if text_column not in ds.column_names:
+        raise DataError(
+            f"--dataset_name {name}: no column '{text_column}' in {ds.column_names}; set --text_column"
+        )
+    return [str(x) if x is not None else "" for x in ds[text_column]]
+
+
+def clean_strings(
+    raw: list[str],
+    source: str,
+    deduplicate: bool = True,
+    max_train_samples: int | None = None,
+    seed: int = 42,
+) -> tuple[list[str], CorpusStats]:
+    """Strip, drop blanks, optionally de-duplicate (first occurrence kept) and sample (order kept)."""
+    stats = CorpusStats(source=source, read=len(raw))
+    texts = [s.strip() for s in raw]
+    non_blank = [s for s in texts if s]
+    stats.blank = len(texts) - len(non_blank)
+    if deduplicate:
+        unique = list(dict.fromkeys(non_blank))
+        stats.duplicates = len(non_blank) - len(unique)
+        non_blank = unique
+    if max_train_samples is not None and max_train_samples < len(non_blank):
+        keep = sorted(random.Random(seed).sample(range(len(non_blank)), max_train_samples))
+        stats.sampled_out = len(non_blank) - len(keep)
+        non_blank = [non_blank[i] for i in keep]
+    stats.kept = len(non_blank)
+    return non_blank, stats
+
+
+def load_corpus(
+    train_file: str | os.PathLike | None = None,
+    dataset_name: str | None = None,
+    dataset_config_name: str | None = None,
+    dataset_split: str = "train",
+    text_column: str = "text",
+    deduplicate: bool = True,
+    max_train_samples: int | None = None,
+    seed: int = 42,
+) -> tuple[list[str], CorpusStats]:
+    """Load, clean and count a training corpus from `train_file` or, failing that, a Hub `dataset_name`."""
+    if train_file:
+        raw = read_corpus_file(train_file, text_column)
+        source = str(train_file)
+    elif dataset_name:
+        raw = read_hub_dataset(dataset_name, dataset_config_name, dataset_split, text_column)
+        source = f"{dataset_name}[{dataset_split}]"
+    else:
+        raise DataError("no training data: give --train_file (a local file) or --dataset_name (a Hub dataset)")
+    if not raw:
+        raise DataError(f"{source}: empty, no strings to train on")
+    texts, stats = clean_strings(raw, source, deduplicate, max_train_samples, seed)
+    if not texts:
+        raise DataError(f"{source}: every line is blank, no strings to train on")
+    logger.info(str(stats))
+    return texts, stats
+
+
+class TextDataset(torch.utils.data.Dataset):
+    """A list of strings as a map-style dataset; item i is {'idx': i, 'text': texts[i]}."""
+
+    def __init__(self, texts: list[str]):
+        self.texts = list(texts)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"idx": i, "text": self.texts[i]}

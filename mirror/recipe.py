@@ -1,0 +1,175 @@
+"""The training recipe shared by `recipes/train_sentence.py` and `recipes/train_word.py`, top to bottom:
+parse -> load corpus -> load encoder -> collator -> trainer -> (dev score) -> train -> save -> (dev score)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+import transformers
+from transformers import set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from .collator import MirrorCollator
+from .config import DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments, resolved_config
+from .data import TextDataset, load_corpus
+from .errors import ConfigError, DataError
+from .evaluation.sts import load_stsb, score_sts
+from .modeling import load_encoder
+from .trainer import MirrorTrainer
+
+logger = logging.getLogger("mirror")
+
+FINAL_DIR = "final"
+PRECISION_NAMES = {"no": "fp32", "bf16": "bf16 autocast (loss in fp32)", "fp16": "fp16 autocast (loss in fp32)"}
+
+# Paper settings per level; a recipe YAML and the command line override them.
+SENTENCE_DEFAULTS: dict[str, Any] = {"temperature": 0.04, "span_mask_len": 5, "max_length": 50, "num_train_epochs": 1}
+WORD_DEFAULTS: dict[str, Any] = {"temperature": 0.2, "span_mask_len": 0, "max_length": 25, "num_train_epochs": 2}
+
+
+def parse_args(argv: list[str] | None, level_defaults: dict[str, Any]) -> tuple[ModelArguments, DataArguments, MirrorConfig]:
+    parser = MirrorArgumentParser()
+    parser.set_defaults(**level_defaults)
+    return parser.parse(argv)
+
+
+def setup_logging(training_args: MirrorConfig) -> None:
+    level = logging.INFO if training_args.should_log else logging.WARNING
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", stream=sys.stdout)
+    logger.setLevel(level)
+    logging.getLogger("mirror").setLevel(level)
+    transformers.utils.logging.set_verbosity(logging.WARNING)
+
+
+def configure_cpu_threads(training_args: MirrorConfig) -> int | None:
+    """On the CPU, give each process its share of the cores (`accelerate launch` sets OMP_NUM_THREADS=1 for a
+    single CPU process, which halves a 2-core machine). Returns the thread count set, None on a GPU."""
+    if training_args.device.type != "cpu":
+        return None
+    threads = training_args.cpu_threads
+    if threads is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        local_procs = int(os.environ.get("LOCAL_WORLD_SIZE", training_args.world_size or 1))
+        threads = max(1, cores // max(1, local_procs))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def check_output_dir(training_args: MirrorConfig) -> Path:
+    final = Path(training_args.output_dir) / FINAL_DIR
+    if final.exists() and not training_args.overwrite_output_dir and not training_args.resume_from_checkpoint:
+        raise ConfigError(
+            f"--output_dir {training_args.output_dir} already holds a finished encoder ({final}); pass "
+            "--overwrite_output_dir to replace it, or choose another --output_dir"
+        )
+    return final
+
+
+def resolve_checkpoint(training_args: MirrorConfig) -> str | None:
+    """`--resume_from_checkpoint last` (or true) means the newest checkpoint-N in output_dir."""
+    value = training_args.resume_from_checkpoint
+    if value is None or value == "":
+        return None
+    if str(value).lower() in ("last", "true", "1", "yes"):
+        last = get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
+        if last is None:
+            raise ConfigError(f"--resume_from_checkpoint {value}: no checkpoint-N folder in {training_args.output_dir}")
+        return last
+    if not Path(value).is_dir():
+        raise ConfigError(f"--resume_from_checkpoint {value}: no such checkpoint folder")
+    return value
+
+
+def dev_table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows).set_index("model")
+
+
+def train(model_args: ModelArguments, data_args: DataArguments, training_args: MirrorConfig) -> dict[str, Any]:
+    """Run one Mirror-BERT training and return {'encoder_dir', 'train_loss', 'dev'}."""
+    setup_logging(training_args)
+    final_dir = check_output_dir(training_args)
+    checkpoint = resolve_checkpoint(training_args)
+    set_seed(training_args.seed)
+    threads = configure_cpu_threads(training_args)
+
+    texts, stats = load_corpus(
+        data_args.train_file,
+        data_args.dataset_name,
+        data_args.dataset_config_name,
+        data_args.dataset_split,
+        data_args.text_column,
+        deduplicate=data_args.deduplicate,
+        max_train_samples=data_args.max_train_samples,
+        seed=training_args.seed,
+    )
+    global_batch = training_args.per_device_train_batch_size * training_args.world_size
+    if len(texts) < global_batch:
+        raise DataError(
+            f"{stats.source}: {len(texts)} distinct strings, fewer than one global batch of {global_batch} "
+            f"(--per_device_train_batch_size {training_args.per_device_train_batch_size} x {training_args.world_size} "
+            "processes); lower the batch size or add strings"
+        )
+    dev = load_stsb(data_args.stsb_dev_file) if data_args.stsb_dev_file else None
+
+    encoder = load_encoder(
+        model_args.model_name_or_path,
+        pooling=model_args.pooling,
+        dropout=model_args.dropout,
+        attn_implementation=model_args.attn_implementation,
+    )
+    collator = MirrorCollator(
+        encoder.tokenizer,
+        max_length=data_args.max_length,
+        span_len=data_args.span_mask_len,
+        min_mask_chars=data_args.min_mask_chars,
+        seed=training_args.seed,
+    )
+    model_args.pooling = encoder.pooling  # resolved (from the checkpoint's metadata if it was None)
+    trainer = MirrorTrainer(
+        model=encoder.model,
+        args=training_args,
+        train_dataset=TextDataset(texts),
+        data_collator=collator,
+        processing_class=encoder.tokenizer,
+        pooling=encoder.pooling,
+        max_seq_length=encoder.max_seq_length,
+        run_config=resolved_config(model_args, data_args, training_args, corpus=vars(stats)),
+    )
+    logger.info(
+        f"model {model_args.model_name_or_path} ({encoder.pooling} pooling, dropout {model_args.dropout}), "
+        f"{len(texts)} strings, global batch {global_batch} x 2 rows, temperature {training_args.temperature}, "
+        f"span mask {data_args.span_mask_len} chars, precision {PRECISION_NAMES.get(trainer.accelerator.mixed_precision, trainer.accelerator.mixed_precision)} on "
+        f"{trainer.args.device} x {training_args.world_size} process(es)"
+        + (f", {threads} CPU threads each" if threads else "")
+    )
+
+    rows = []
+    if dev is not None and trainer.is_world_process_zero():
+        rows.append({"model": f"{model_args.model_name_or_path} (before)", **_dev_row(trainer, dev)})
+
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_encoder(final_dir)
+
+    if dev is not None and trainer.is_world_process_zero():
+        rows.append({"model": f"{final_dir} (after)", **_dev_row(trainer, dev)})
+        table = dev_table(rows)
+        print(
+            f"\nSTS-B dev ({len(dev)} pairs), Spearman x 100 of cosine similarity:\n"
+            + table.to_markdown(floatfmt=".2f")
+            + "\n"
+        )
+        (Path(training_args.output_dir) / "dev_results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return {"encoder_dir": str(final_dir), "train_loss": result.training_loss, "dev": rows}
+
+
+def _dev_row(trainer: MirrorTrainer, dev) -> dict[str, float]:
+    encoder = trainer.encoder()
+    scores = score_sts(lambda batch: encoder.encode(batch, batch_size=128), dev)
+    return {"stsb_dev_spearman": scores["spearman"]}

