@@ -143,6 +143,8 @@ class MirrorConfig(TrainingArguments):
             equal-sized shards.
         logging_steps 500 -> 10, save_strategy steps -> epoch, save_total_limit None -> 1: an epoch is ~50 steps.
         output_dir trainer_output -> outputs/mirror.
+        ddp_find_unused_parameters None (True for most models) -> False: the pooler, the only unused module, is
+            frozen, so DDP need not search the graph for unused weights every step.
     """
 
     temperature: float = field(default=0.04, metadata={"help": "InfoNCE temperature (0.04 sentences, 0.2 words)."})
@@ -184,6 +186,9 @@ class MirrorConfig(TrainingArguments):
     logging_steps: float = field(default=10, metadata={"help": "Log every this many steps."})
     save_strategy: str = field(default="epoch", metadata={"help": "When to write a resumable checkpoint."})
     save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints to keep."})
+    ddp_find_unused_parameters: bool | None = field(
+        default=False, metadata={"help": "Every trained weight is used (the unused pooler is frozen): no search."}
+    )
 
     def __post_init__(self):
         if self.temperature <= 0:
@@ -202,16 +207,17 @@ class MirrorConfig(TrainingArguments):
         if not _has_accelerator():
             if self.fp16:
                 raise ConfigError("--fp16 needs a GPU; on the CPU use --bf16 (bf16 autocast) or full precision")
-            # The Trainer refuses bf16 without a GPU unless use_cpu is set: on a CPU-only machine --bf16 means
-            # bf16 autocast on the CPU. Pinned memory only helps host-to-GPU copies.
+            # On a CPU-only machine --bf16 means bf16 autocast on the CPU, worth it only with native bf16.
             if self.bf16 and not cpu_has_fast_bf16():
                 logger.warning(
                     "--bf16 ignored: this CPU has no native bf16 (no AVX512-BF16/AMX), where bf16 matrix products "
                     "run ~100x slower than fp32; training in fp32"
                 )
                 self.bf16 = False
-            if self.bf16:
-                self.use_cpu = True
+            # No GPU: train on the CPU explicitly. This is also what makes several processes started by
+            # `accelerate launch --multi_gpu` / torchrun on a CPU machine join one gloo group (accelerate's own
+            # MULTI_CPU type launches through mpirun only), and what the Trainer requires for bf16 on the CPU.
+            self.use_cpu = True
             self.dataloader_pin_memory = False
         try:
             super().__post_init__()

@@ -150,6 +150,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: M
         + (f", {threads} CPU threads each" if threads else "")
     )
 
+    if training_args.gradient_accumulation_steps > 1:
+        logger.warning(
+            f"--gradient_accumulation_steps {training_args.gradient_accumulation_steps}: each micro-batch of "
+            f"{global_batch} strings is contrasted only with itself, so accumulation does not add negatives; "
+            "for more negatives use more processes or a larger --per_device_train_batch_size"
+        )
+
     rows = []
     if dev is not None and trainer.is_world_process_zero():
         rows.append({"model": f"{model_args.model_name_or_path} (before)", **_dev_row(trainer, dev)})

@@ -1,0 +1,65 @@
+"""One epoch of MirrorTrainer on 64 strings, run by tests/test_distributed.py in 1 or 2 processes (accelerate launch, gloo on CPU).
+
+Writes, per rank, the corpus indices of every batch, every step's local loss and every parameter's gradient after
+the first backward pass (DDP has averaged it over ranks), so the test can compare a 2-process run to a 1-process run.
+Usage: python tests/dist_step.py MODEL_DIR OUT_DIR PER_DEVICE_BATCH GLOBAL_NEGATIVES(0/1) CHUNK
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from mirror import MirrorCollator, MirrorConfig, MirrorTrainer, TextDataset, load_encoder
+from mirror.distributed import world_info
+
+model_dir, out_dir, batch, global_neg, chunk = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5])
+texts = [line.strip() for line in Path(__file__).resolve().parents[1].joinpath("data/sentences/en_stsb_train_10k.txt").read_text().splitlines()[:64]]
+texts = list(dict.fromkeys(texts))
+
+
+class RecordingCollator(MirrorCollator):
+    seen: list
+
+    def __call__(self, features):
+        self.seen.append([f["idx"] for f in features])
+        return super().__call__(features)
+
+
+class RecordingTrainer(MirrorTrainer):
+    losses: list
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        self.losses.append(float(loss))
+        return loss
+
+
+class GradGrab(TrainerCallback):
+    def __init__(self):
+        self.grads = None
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if self.grads is None:  # the first step's gradients
+            self.grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+enc = load_encoder(model_dir, pooling="mean", dropout=0.0)  # no dropout: both runs must be deterministic
+args = MirrorConfig(
+    output_dir=str(out_dir / "run"), per_device_train_batch_size=batch, num_train_epochs=1, logging_steps=1,
+    save_strategy="no", report_to=[], seed=0, global_negatives=global_neg, forward_chunk_size=chunk,
+    disable_tqdm=True, temperature=0.05,
+)
+collator = RecordingCollator(enc.tokenizer, max_length=32, span_len=5, seed=0)
+collator.seen = []
+grab = GradGrab()
+trainer = RecordingTrainer(
+    model=enc.model, args=args, train_dataset=TextDataset(texts), data_collator=collator,
+    processing_class=enc.tokenizer, pooling="mean", callbacks=[grab],
+)
+trainer.losses = []
+trainer.train()
+rank, world = world_info()
+grads = {n.removeprefix("module."): g for n, g in grab.grads.items()}
+torch.save({"rank": rank, "world": world, "idx": collator.seen, "loss": trainer.losses, "grads": grads}, out_dir / f"rank{rank}.pt")
