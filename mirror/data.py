@@ -140,11 +140,19 @@ def read_hub_dataset(name: str, config_name: str | None, split: str, text_column
     """Strings of one column of a Hub dataset split (`datasets.load_dataset`)."""
     import datasets
 
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False") and not Path(name).exists():
-        raise DataError(
-            f"--dataset_name {name}: HF_HUB_OFFLINE is set, so the Hub cannot be reached; use --train_file with a "
-            "local copy, or unset HF_HUB_OFFLINE"
-        )
+    from .modeling import _hub_offline, hub_endpoint, hub_reachable
+
+    if not Path(name).exists():
+        if _hub_offline():
+            raise DataError(
+                f"--dataset_name {name}: HF_HUB_OFFLINE is set, so the Hub cannot be reached; use --train_file "
+                "with a local copy, or unset HF_HUB_OFFLINE"
+            )
+        if not hub_reachable():
+            raise DataError(
+                f"--dataset_name {name}: the Hub ({hub_endpoint()}) cannot be reached from this machine; use "
+                "--train_file with a local copy"
+            )
     try:
         ds = datasets.load_dataset(name, config_name, split=split)
     except Exception as err:  # datasets raises many types (FileNotFoundError, ConnectionError, ValueError, ...)

