@@ -18,6 +18,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .collator import MirrorCollator
 from .config import DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments, resolved_config
+from .curves import TrainingCurves
 from .data import TextDataset, load_corpus
 from .errors import ConfigError, DataError
 from .evaluation.sts import load_stsb, score_sts
@@ -141,6 +142,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: M
         pooling=encoder.pooling,
         max_seq_length=encoder.max_seq_length,
         run_config=resolved_config(model_args, data_args, training_args, corpus=vars(stats)),
+        callbacks=[TrainingCurves(title=f"Mirror-BERT: {model_args.model_name_or_path}")],
     )
     logger.info(
         f"model {model_args.model_name_or_path} ({encoder.pooling} pooling, dropout {model_args.dropout}), "
