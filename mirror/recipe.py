@@ -1,5 +1,6 @@
 """The training recipe shared by `recipes/train_sentence.py` and `recipes/train_word.py`, top to bottom:
-parse -> load corpus -> load encoder -> collator -> trainer -> (dev score) -> train -> save -> (dev score)."""
+parse -> load corpus -> load encoder -> collator -> trainer -> (dev score) -> train -> save -> (dev score)
+-> (push the final encoder to the Hub, or write the dry-run folder)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .curves import TrainingCurves
 from .data import TextDataset, load_corpus
 from .errors import ConfigError, DataError
 from .evaluation.sts import load_stsb, score_sts
+from .hub import push_from_args
 from .modeling import load_encoder
 from .trainer import MirrorTrainer
 
@@ -141,7 +143,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: M
         processing_class=encoder.tokenizer,
         pooling=encoder.pooling,
         max_seq_length=encoder.max_seq_length,
-        run_config=resolved_config(model_args, data_args, training_args, corpus=vars(stats)),
+        run_config=resolved_config(
+            model_args, data_args, training_args, corpus=vars(stats), world_size=training_args.world_size
+        ),
         callbacks=[TrainingCurves(title=f"Mirror-BERT: {model_args.model_name_or_path}")],
     )
     logger.info(
@@ -168,7 +172,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: M
             + "\n"
         )
         (Path(training_args.output_dir) / "dev_results.json").write_text(json.dumps(rows, indent=2) + "\n")
-    return {"encoder_dir": str(final_dir), "train_loss": result.training_loss, "dev": rows}
+    hub = None
+    if (training_args.push_to_hub or training_args.hub_dry_run) and trainer.is_world_process_zero():
+        hub = push_from_args(final_dir, training_args)  # only the final encoder, with mirror's model card
+    return {"encoder_dir": str(final_dir), "train_loss": result.training_loss, "dev": rows, "hub": hub}
 
 
 def _dev_row(trainer: MirrorTrainer, dev) -> dict[str, float]:
