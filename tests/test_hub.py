@@ -233,3 +233,23 @@ def test_push_script_dry_run_with_later_results(encoder_dir, tmp_path, capsys):
     assert front_matter(card)["license"] == "mit" and "81.25" in card and "(`results.csv`)" in card
     with pytest.raises(ConfigError, match="unknown argument '--nope'"):
         push_to_hub.main(["--encoder", str(encoder_dir), "--hub_model_id", "me/tiny", "--nope", "1"])
+
+
+def test_pooling_of_a_hub_id_is_read_from_the_hub(encoder_dir, monkeypatch):
+    from mirror.modeling import metadata_dir, read_pooling
+
+    asked = {}
+
+    def snapshot_download(repo_id, allow_patterns=None, **kw):
+        asked[repo_id] = allow_patterns
+        return str(encoder_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    assert read_pooling(metadata_dir("me/mirror-tiny")) == "cls"
+    assert set(asked["me/mirror-tiny"]) == {"1_Pooling/config.json", "sentence_bert_config.json"}
+
+    def unreachable(*a, **k):
+        raise OSError("offline")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
+    assert metadata_dir("me/mirror-tiny") is None
