@@ -59,29 +59,32 @@ def plot_training_curves(rows: list[dict], path: str | os.PathLike, title: str |
     fig = Figure(figsize=(10, 7), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 2, sharex=True)
-    panels = [
-        (axes[0, 0], "InfoNCE loss", [("loss", "loss")]),
-        (axes[0, 1], "cosine similarity", [("pos_cos", "positive pairs"), ("neg_cos", "negatives")]),
-        (axes[1, 0], "embedding geometry", [("alignment", "alignment (lower is better)"),
-                                            ("uniformity", "uniformity (lower is better)")]),
-        (axes[1, 1], "learning rate", [("learning_rate", "learning rate")]),
-    ]
-    for ax, name, series in panels:
-        drawn = False
-        for key, label in series:
+    panels = {
+        "InfoNCE loss": (axes[0, 0], [("loss", "loss")]),
+        "cosine similarity": (axes[0, 1], [("pos_cos", "positive pairs"), ("neg_cos", "negatives")]),
+        # uniformity is negative and larger in size: its own (right) axis
+        "alignment and uniformity (lower is better)": (
+            axes[1, 0], [("alignment", "alignment (left axis)"), ("uniformity", "uniformity (right axis)")]
+        ),
+        "learning rate": (axes[1, 1], [("learning_rate", "learning rate")]),
+    }
+    for name, (ax, series) in panels.items():
+        lines = []
+        for i, (key, label) in enumerate(series):
+            target = ax.twinx() if key == "uniformity" else ax
             points = [(r["step"], r[key]) for r in rows if _is_number(r.get(key)) and _is_number(r.get("step"))]
             if points:
                 xs, ys = zip(*points)
-                ax.plot(xs, ys, marker="." if len(points) < 30 else None, label=label)
-                drawn = True
+                lines += target.plot(xs, ys, marker="." if len(points) < 30 else None, label=label, color=f"C{i}")
         ax.set_title(name)
         ax.grid(alpha=0.3)
-        if len(series) > 1 and drawn:
-            ax.legend(fontsize="small")
-        if not drawn:
+        if len(lines) > 1:
+            ax.legend(lines, [line.get_label() for line in lines], fontsize="small")
+        if not lines:
             ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="grey")
     for ax in axes[1]:
         ax.set_xlabel("optimizer step")
+    axes[1, 1].set_ylim(bottom=0)
     axes[1, 1].ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     if title:
         fig.suptitle(title)
