@@ -129,6 +129,12 @@ class MirrorConfig(TrainingArguments):
         overwrite_output_dir: allow training into a folder that already holds a finished encoder.
         forward_chunk_size: rows per length-sorted forward chunk (padding removal, same maths; 0 = off).
         cpu_threads: torch threads per process on the CPU (default: available cores / local processes).
+        hub_dry_run: write the folder `--push_to_hub` would upload (final encoder + model card) to this path,
+            without any network (also works without --push_to_hub).
+
+    Hub arguments: with `push_to_hub` only the final encoder is uploaded, with mirror's model card, after training
+    (checkpoints are not pushed; `hub_strategy` is ignored); `hub_model_id`, `hub_token`, `hub_private_repo` and
+    `hub_revision` are honoured. `push_to_hub` under HF_HUB_OFFLINE=1 without `hub_dry_run` is an error at once.
 
     Defaults changed from `TrainingArguments`, and why:
         learning_rate 5e-5 -> 2e-5, lr_scheduler_type linear -> constant (warmup 0): the paper's optimiser.
@@ -169,6 +175,13 @@ class MirrorConfig(TrainingArguments):
             "own longest row (same embeddings, far less padding); 0 = one forward over the padded batch."
         },
     )
+    hub_dry_run: str | None = field(
+        default=None,
+        metadata={
+            "help": "Write the folder that --push_to_hub would upload (final encoder + model card) here instead "
+            "of uploading; needs no network."
+        },
+    )
 
     output_dir: str = field(default="outputs/mirror", metadata={"help": "Run folder: checkpoints, logs, final/."})
     learning_rate: float = field(default=2e-5, metadata={"help": "AdamW learning rate (paper: 2e-5)."})
@@ -204,6 +217,9 @@ class MirrorConfig(TrainingArguments):
             raise ConfigError(f"--forward_chunk_size must be >= 0 (0 = one forward), got {self.forward_chunk_size}")
         if self.remove_unused_columns:
             raise ConfigError("--remove_unused_columns must be False: the collator needs the raw text column")
+        from .hub import check_hub_settings  # here, not at import: hub imports modeling, which imports config
+
+        check_hub_settings(self)
         if not _has_accelerator():
             if self.fp16:
                 raise ConfigError("--fp16 needs a GPU; on the CPU use --bf16 (bf16 autocast) or full precision")

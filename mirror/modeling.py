@@ -276,12 +276,12 @@ def load_encoder(
     pooler = getattr(model, "pooler", None)
     if isinstance(pooler, torch.nn.Module):
         pooler.requires_grad_(False)
+    meta = metadata_dir(path, local_files_only=bool(hub_kwargs.get("local_files_only")))
     if pooling is None:
-        pooling = read_pooling(path) if Path(path).is_dir() else None
-        pooling = pooling or "cls"
+        pooling = (read_pooling(meta) if meta else None) or "cls"
     elif pooling not in POOLING_CHOICES:
         raise ConfigError(f"--pooling must be one of {', '.join(POOLING_CHOICES)}, got {pooling!r}")
-    max_seq_length = (read_max_seq_length(path) if Path(path).is_dir() else None) or min(
+    max_seq_length = (read_max_seq_length(meta) if meta else None) or min(
         int(getattr(tokenizer, "model_max_length", 512) or 512),
         int(getattr(config, "max_position_embeddings", 512) or 512),
         512,
@@ -289,6 +289,24 @@ def load_encoder(
     if device is not None:
         model.to(device)
     return Encoder(model, tokenizer, pooling, max_seq_length, name_or_path)
+
+
+def metadata_dir(path: str, local_files_only: bool = False) -> str | None:
+    """Where a checkpoint's sentence-transformers metadata lies: the folder itself, or for a Hub id a snapshot of
+    just those files (so an encoder pushed with mean pooling is not read back with cls). None if unavailable."""
+    if Path(path).is_dir():
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(
+            path,
+            allow_patterns=[f"{POOLING_DIR}/config.json", "sentence_bert_config.json"],
+            local_files_only=local_files_only,
+        )
+    except Exception as err:  # offline, no such repo, no access: the checkpoint loaded, so fall back to defaults
+        logger.info(f"{path}: no sentence-transformers metadata ({type(err).__name__}); pooling defaults to cls")
+        return None
 
 
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """The training recipe shared by `recipes/train_sentence.py` and `recipes/train_word.py`, top to bottom:
-parse -> load corpus -> load encoder -> collator -> trainer -> (dev score) -> train -> save -> (dev score)."""
+parse -> load corpus -> load encoder -> collator -> trainer -> (dev score) -> train -> save -> (dev score)
+-> (push the final encoder to the Hub, or write the dry-run folder)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .collator import MirrorCollator
 from .config import DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments, resolved_config
+from .curves import TrainingCurves
 from .data import TextDataset, load_corpus
 from .errors import ConfigError, DataError
 from .evaluation.sts import load_stsb, score_sts
+from .hub import push_from_args
 from .modeling import load_encoder
 from .trainer import MirrorTrainer
 
@@ -183,8 +186,14 @@ def train(
         processing_class=encoder.tokenizer,
         pooling=encoder.pooling,
         max_seq_length=encoder.max_seq_length,
-        run_config=resolved_config(model_args, data_args, training_args, corpus={**vars(stats), **lengths}),
-        callbacks=callbacks,
+        run_config=resolved_config(
+            model_args,
+            data_args,
+            training_args,
+            corpus={**vars(stats), **lengths},
+            world_size=training_args.world_size,
+        ),
+        callbacks=[TrainingCurves(title=f"Mirror-BERT: {model_args.model_name_or_path}"), *(callbacks or [])],
     )
     logger.info(
         f"model {model_args.model_name_or_path} ({encoder.pooling} pooling, dropout {model_args.dropout}), "
@@ -222,10 +231,14 @@ def train(
             + "\n"
         )
         (Path(training_args.output_dir) / "dev_results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    hub = None
+    if (training_args.push_to_hub or training_args.hub_dry_run) and trainer.is_world_process_zero():
+        hub = push_from_args(final_dir, training_args)  # only the final encoder, with mirror's model card
     return {
         "encoder_dir": str(final_dir),
         "train_loss": result.training_loss,
         "dev": rows,
+        "hub": hub,
         "log_history": trainer.state.log_history,
     }
 

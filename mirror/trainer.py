@@ -14,6 +14,7 @@ from transformers import Trainer, TrainerCallback
 
 from .distributed import gather_with_grad, world_info
 from .errors import TrainingDivergedError
+from .hub import FinalEncoderHubMixin
 from .losses import info_nce_loss, pair_statistics
 from .modeling import Encoder, forward_pooled, write_pooling_metadata, write_run_config
 
@@ -34,7 +35,7 @@ class _CollatorEpoch(TrainerCallback):
         self.collator.epoch = math.floor((state.epoch or 0.0) + 1e-6)
 
 
-class MirrorTrainer(Trainer):
+class MirrorTrainer(FinalEncoderHubMixin, Trainer):
     """Trainer whose loss is Mirror-BERT's InfoNCE.
 
     The model is a plain `AutoModel`; each batch is the collator's (2N, L) layout (rows [0, N) strings, rows
@@ -43,6 +44,7 @@ class MirrorTrainer(Trainer):
     splits the embeddings in two halves and applies `info_nce_loss`; with several processes and `args.global_negatives`, the
     embeddings of every rank are gathered (with gradients) so each string is contrasted with the global batch.
     The mean positive / negative cosine, alignment and uniformity are logged beside the loss.
+    With `--push_to_hub` only the final encoder is uploaded, with mirror's model card (`FinalEncoderHubMixin`).
 
     Extra arguments: `pooling` ('cls' or 'mean'), `max_seq_length` (written to the saved metadata) and
     `run_config` (the resolved configuration, saved next to the weights).
