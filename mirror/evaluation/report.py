@@ -80,7 +80,7 @@ def plot_table(df: pd.DataFrame, path: str | os.PathLike, title: str = "", ylabe
 
     n_cols, n_models = df.shape[1], df.shape[0]
     width = 0.8 / max(n_models, 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * n_cols * max(n_models, 2) + 2), 4.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(min(40.0, max(6.0, 0.22 * n_cols * max(n_models, 2) + 3)), 5.0), layout="constrained")
     x = np.arange(n_cols)
     for i, (model, row) in enumerate(df.iterrows()):
         ax.bar(x + (i - (n_models - 1) / 2) * width, row.to_numpy(dtype=float), width, label=str(model))
