@@ -122,3 +122,16 @@ def test_real_lexical_files_load_with_their_documented_row_counts():
     loaded, notes = load_tasks(tasks, requires_shared_data())
     assert [t.name for t, _ in loaded] == ["SimLex-999", "Multi-SimLex ENG", "Multi-SimLex FRA", "Multi-SimLex RUS"]
     assert len(notes) == 3
+
+
+def test_a_broken_msl_sheet_is_an_error_not_a_silent_skip(tmp_path):
+    write(tmp_path / "multisimlex" / "scores.csv", "")
+    with pytest.raises(DataError, match=r"scores.csv: empty file"):
+        load_tasks(discover("lexical", tmp_path), tmp_path)
+    (tmp_path / "multisimlex" / "scores.csv").write_bytes(b"ID,ENG 1,ENG 2,ENG\n1,caf\xe9,b,1.0\n")
+    with pytest.raises(DataError, match=r"scores.csv, line 2: not valid UTF-8"):
+        load_tasks(discover("lexical", tmp_path), tmp_path)
+    write(tmp_path / "other" / "scores.csv", "team,points\na,1\n")  # an unrelated scores.csv is not a benchmark
+    (tmp_path / "multisimlex" / "scores.csv").unlink()
+    with pytest.raises(DataError, match="no Word similarity benchmark found"):
+        discover("lexical", tmp_path)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .common import EncodeFn, embed, parse_score, read_lines, spearman100
-from .discovery import Metric, Task, finish, name_tokens, squash, walk_files
+from .discovery import Metric, Task, finish, name_tokens, relative_parts, squash, walk_files
 
 __all__ = [
     "WordPairs",
@@ -185,8 +185,12 @@ def multisimlex_languages(scores_path: Path, translation_path: Path | None) -> l
 
 
 def _first_csv_row(path: Path) -> list[str]:
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        return [h.strip() for h in next(csv.reader(f), [])]
+    """The header cells of a CSV file ([] if it is empty or not UTF-8: its loader then says what is wrong)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            return [h.strip() for h in next(csv.reader(f), [])]
+    except UnicodeDecodeError:
+        return []
 
 
 @lru_cache(maxsize=4)
@@ -264,13 +268,18 @@ def score_word_similarity(encode: EncodeFn, data: WordPairs) -> dict[str, float]
 ORDER = {"SimLex-999": 0, "Multi-SimLex": 1, "WordSim-353": 2, "MEN": 3}
 
 
-def recognise(path: Path) -> tuple[str, dict] | None:
+def folder_names(path: Path, data_dir: Path) -> list[str]:
+    """Squashed names of the (up to 3) folders above `path`, counting `data_dir` itself but nothing above it."""
+    return [squash(p) for p in (Path(data_dir).resolve().name, *relative_parts(path.parent, data_dir))][-3:]
+
+
+def recognise(path: Path, data_dir: Path) -> tuple[str, dict] | None:
     """(benchmark, loader options) for a word-similarity file name, or None."""
     if path.suffix.lower() not in WORD_SUFFIXES:
         return None
     tokens = name_tokens(path.stem)
     stem = squash(path.stem)
-    folders = [squash(p) for p in path.parent.parts[-3:]]
+    folders = folder_names(path, data_dir)
     if any("multisimlex" in f for f in folders) or stem.startswith("multisimlex"):
         if path.name.lower() in ("scores.csv", "translation.csv"):
             return None
@@ -317,16 +326,16 @@ def find_tasks(data_dir: str | os.PathLike) -> list[Task]:
         if path.name.lower() == "scores.csv":
             translation = path.parent / "translation.csv"
             translation = translation if translation.is_file() else None
-            for lang in multisimlex_languages(path, translation):
-                files = (path,) + ((translation,) if translation else ())
-                tasks.append(
-                    _task(
-                        f"Multi-SimLex {lang}", "Multi-SimLex", files, path,
-                        partial(_msl_language, path, translation, lang), (1, 0),
-                    )
-                )  # fmt: skip
+            files = (path,) + ((translation,) if translation else ())
+            languages = multisimlex_languages(path, translation)
+            for lang in languages:
+                load = partial(_msl_language, path, translation, lang)
+                tasks.append(_task(f"Multi-SimLex {lang}", "Multi-SimLex", files, path, load, (1, 0)))
+            if not languages and (translation or any("multisimlex" in f for f in folder_names(path, data_dir))):
+                # a Multi-SimLex sheet without a usable header (empty, not UTF-8, no language): its loader says why
+                tasks.append(_task("Multi-SimLex", "Multi-SimLex", files, path, partial(load_multisimlex, path, translation), (1, 0)))
             continue
-        found = recognise(path)
+        found = recognise(path, data_dir)
         if found is None:
             continue
         benchmark, options = found

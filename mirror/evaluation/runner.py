@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from ..config import POOLING_CHOICES
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ModelLoadError
 from . import crosslingual, lexical, sts
 from .common import CachedEncoder
 from .discovery import Task, assign_variants, relative_parts, select_tasks
@@ -246,7 +246,10 @@ def evaluate_suite(
     device = _default_device(device)
     for spec in specs:
         start = time.perf_counter()
-        encoder = load_encoder(spec.name_or_path, pooling=spec.pooling, device=device)
+        try:
+            encoder = load_encoder(spec.name_or_path, pooling=spec.pooling, device=device)
+        except ModelLoadError as err:  # its message names the training flag; here the flag is --model
+            raise ModelLoadError(str(err).replace("--model_name_or_path", "--model", 1)) from err
         cached = CachedEncoder(lambda texts: encode(encoder, texts, batch_size=batch_size, max_length=max_length))
         row: dict[str, float] = {}
         for task, data in loaded:
