@@ -216,3 +216,10 @@ def test_real_sts12_all_and_wmean_differ_and_match_an_independent_computation():
     assert scores["wmean"] == pytest.approx(expected_wmean, abs=1e-6)
     assert abs(scores["all"] - scores["wmean"]) > 1.0  # the protocols really differ on STS12
     assert math.isfinite(scores["subset:MSRvid"])
+
+
+def test_copies_in_different_trees_are_named_by_their_first_differing_folder(tmp_path):
+    for folder, prefix in (("raw/sts2016-english-with-gs-v1.0", "STS2016"), ("senteval/STS/STS16-en-test", "STS")):
+        write(tmp_path / folder / f"{prefix}.input.headlines.txt", "a\tb\nc\td\n")
+        write(tmp_path / folder / f"{prefix}.gs.headlines.txt", "1\n2\n")
+    assert [t.name for t in discover("sts", tmp_path)] == ["STS16 raw", "STS16 senteval"]

@@ -112,7 +112,10 @@ def assign_variants(tasks: list[Task], data_dir: Path) -> None:
         suffix = 0
         while all(len(d) > prefix + suffix for d in dirs) and len({d[len(d) - 1 - suffix] for d in dirs}) == 1:
             suffix += 1
-        labels = ["/".join(d[prefix : len(d) - suffix]) for d in dirs]
+        rests = [d[prefix : len(d) - suffix] for d in dirs]
+        labels = [r[0] if r else "" for r in rests]  # the first differing folder, if that tells them apart
+        if len(set(labels)) < len(labels):
+            labels = ["/".join(r) for r in rests]
         clashes = {label for label in labels if not label or labels.count(label) > 1}
         labels = [
             label if label not in clashes else f"{label}/{t.location.name}" if label else t.location.name
