@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -44,7 +44,7 @@ class Task:
     """A benchmark copy found on disk: files, loader, scorer and the metrics it reports."""
 
     benchmark: str  # e.g. "STS12", "SICK-R", "Multi-SimLex FRA", "BLI en-de MUSE", "Tatoeba fra-eng"
-    family: str  # e.g. "STS12", "Multi-SimLex", "BLI", "Tatoeba": what `--tasks` can name for a whole group
+    family: str  # e.g. "STS" (STS12-16), "Multi-SimLex", "BLI", "Tatoeba": what `--tasks` can name for a group
     files: tuple[Path, ...]
     location: Path  # the folder (or file) whose path tells copies of one benchmark apart
     load: Callable[[], Any]
@@ -52,7 +52,6 @@ class Task:
     metrics: tuple[Metric, ...]
     order: tuple = ()
     variant: str = ""
-    notes: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -63,7 +63,6 @@ class WordPairs:
     unscored: int = 0  # rows with an empty score cell (Multi-SimLex sheets), dropped
     blank_lines: int = 0
     source: str = ""
-    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.scores)
