@@ -1,0 +1,133 @@
+"""BLI and Tatoeba: hand-built embeddings whose NN / CSLS / retrieval answers are known, discovery, real counts."""
+
+import math
+
+import numpy as np
+import pytest
+from conftest import requires_shared_data
+from evalkit import FakeEncoder, angle, write
+
+from mirror.errors import DataError
+from mirror.evaluation import load_bli_dictionary, load_parallel, score_bli, score_tatoeba
+from mirror.evaluation.crosslingual import Dictionary, ParallelSentences, bli_pair
+from mirror.evaluation.runner import discover, load_tasks
+
+# Sources s1 = e1, s2 = e2, s3 = h. The hub h is close to s1 and s2 (cos 0.7): s1's nearest target is h (wrong),
+# but CSLS penalises h for being near every source, so s1 retrieves t1. Cosines to (s1, s2, s3):
+# h (0.7, 0.7, 1), t1 (0.6, 0.1, 0.49), t2 (0, 0.8, 0.56). With k = 2, r_S(h) = 0.85, r_S(t1) = 0.545,
+# r_S(t2) = 0.68; CSLS(s1, .) - const = h 1.4 - 0.85 = 0.55 < t1 1.2 - 0.545 = 0.655.
+HUB = [0.7, 0.7, math.sqrt(0.02)]
+VECTORS = {
+    "s1": [1, 0], "s2": [0, 1], "s3": HUB, "h": HUB,
+    "t1": [0.6, 0.1, 0, math.sqrt(1 - 0.37)], "t2": [0, 0.8, 0, 0, 0.6],
+}  # fmt: skip
+
+
+def test_bli_nn_and_csls_by_hand():
+    enc = FakeEncoder(VECTORS)
+    data = Dictionary(["s1", "s2", "s3"], ["t1", "t2", "h"])
+    for k in (2, 10):  # k larger than the vocabulary means all of it
+        out = score_bli(enc, data, csls_k=k)
+        assert out["nn"] == pytest.approx(200 / 3) and out["csls"] == pytest.approx(100.0)
+        assert out["sources"] == 3 and out["targets"] == 3
+    assert enc.calls[0] == ["s1", "s2", "s3", "t1", "t2", "h"]  # one call, each string once
+    # several gold targets: s1 -> {t1, h}; NN's answer h now counts
+    multi = Dictionary(["s1", "s2", "s3", "s1"], ["t1", "t2", "h", "h"])
+    assert score_bli(enc, multi, csls_k=2)["nn"] == pytest.approx(100.0)
+
+
+def test_tatoeba_both_directions_by_hand():
+    # a: 0, 60, 120 degrees; b: 10, 100, 110. a->b: all right; b->a: b2 (100) is nearer a3 (120) than a2 (60)
+    vectors = {"a1": angle(0), "a2": angle(60), "a3": angle(120), "b1": angle(10), "b2": angle(100), "b3": angle(110)}
+    data = ParallelSentences(["a1", "a2", "a3"], ["b1", "b2", "b3"], "fra", "eng")
+    out = score_tatoeba(FakeEncoder(vectors), data)
+    assert out == {"fra->eng": pytest.approx(100.0), "eng->fra": pytest.approx(200 / 3), "pairs": 3}
+
+
+def test_dictionary_files_tab_or_space_several_targets(tmp_path):
+    data = load_bli_dictionary(write(tmp_path / "en-de.5000-6500.txt", "sandy sandy\nsandy\tsandig\n\nice cream\tEis\nsandy sandy\n"))
+    assert data.sources == ["sandy", "sandy", "ice cream", "sandy"] and data.targets == ["sandy", "sandig", "Eis", "sandy"]
+    assert data.gold() == {"sandy": {"sandy", "sandig"}, "ice cream": {"Eis"}}
+    assert data.blank_lines == 1 and data.duplicates == 1
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("", "empty file"), ("a\tb\nc\n", "line 2: expected 2 columns"), ("a b\nc d e\n", "line 2: expected 2 columns"), ("a\tb\tc\n", "line 1")],
+)
+def test_dictionary_errors(tmp_path, text, message):
+    with pytest.raises(DataError, match=f"en-de.5000-6500.txt.*{message}"):
+        load_bli_dictionary(write(tmp_path / "en-de.5000-6500.txt", text))
+
+
+def test_parallel_file_errors(tmp_path):
+    a = write(tmp_path / "tatoeba.fra-eng.fra", "Bonjour.\nMerci.\n")
+    b = write(tmp_path / "tatoeba.fra-eng.eng", "Hello.\n")
+    with pytest.raises(DataError, match=r"tatoeba.fra-eng.eng: 1 lines, but .*tatoeba.fra-eng.fra has 2"):
+        load_parallel(a, b)
+    b.unlink()
+    with pytest.raises(DataError, match=r"tatoeba.fra-eng.eng: no such file"):
+        discover("crosslingual", tmp_path)
+
+
+def test_lines_split_only_at_newlines(tmp_path):
+    a = write(tmp_path / "tatoeba.deu-eng.deu", "Eins\u2028zwei.\nDrei.\n")  # U+2028 inside a sentence
+    b = write(tmp_path / "tatoeba.deu-eng.eng", "One two.\r\nThree.\r\n")
+    data = load_parallel(a, b, "deu", "eng")
+    assert data.src == ["Eins\u2028zwei.", "Drei."] and data.tgt == ["One two.", "Three."]
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("en-de.5000-6500.txt", ("en", "de", "MUSE")),
+        ("en-de.0-5000.txt", None),
+        ("en-de.txt", None),
+        ("en-de.5000-6500.n.txt", None),
+        ("yacle.test.freq.2k.en-fi.tsv", ("en", "fi", "XLING")),
+        ("yacle.train.freq.5k.en-fi.tsv", None),
+        ("en-it.test.txt", ("en", "it", "")),
+        ("en-it.train.txt", None),
+    ],
+)
+def test_bli_file_names(name, expected):
+    assert bli_pair(name) == expected
+
+
+# ------------------------------------------------------------------------------------------ the real data
+
+
+def test_real_crosslingual_files_load_with_their_documented_row_counts():
+    root = requires_shared_data()
+    for lang in ("fra", "deu", "rus"):
+        data = load_parallel(root / "tatoeba" / "v1" / f"tatoeba.{lang}-eng.{lang}", root / "tatoeba" / "v1" / f"tatoeba.{lang}-eng.eng")
+        assert len(data) == 1000
+    for pair, lines in {"en-de": 3775, "de-en": 2864, "en-es": 4394, "es-en": 2416}.items():
+        data = load_bli_dictionary(requires_shared_data("bli_muse", pair, f"{pair}.5000-6500.txt"))
+        assert len(data) == lines and len(set(data.sources)) == 1500
+    assert len(load_bli_dictionary(requires_shared_data("bli_xling", "en-de", "yacle.test.freq.2k.en-de.tsv"))) == 2000
+    loaded, notes = load_tasks(discover("crosslingual", root), root)
+    assert [t.name for t, _ in loaded] == [
+        "BLI de-en MUSE", "BLI en-de MUSE", "BLI en-de XLING", "BLI en-es MUSE", "BLI en-fr XLING", "BLI es-en MUSE",
+        "BLI fr-en XLING", "Tatoeba deu-eng", "Tatoeba fra-eng", "Tatoeba rus-eng",
+    ]  # fmt: skip
+    assert notes == []
+
+
+def test_real_bli_agrees_with_a_brute_force_computation():
+    data = load_bli_dictionary(requires_shared_data("bli_xling", "en-fr", "yacle.test.freq.2k.en-fr.tsv"))
+    rng = np.random.default_rng(0)
+    table = {w: rng.normal(size=16) for w in set(data.sources) | set(data.targets)}
+    out = score_bli(lambda words: np.stack([table[w] for w in words]), data, csls_k=10)
+    src = sorted(set(data.sources))
+    tgt = sorted(set(data.targets))
+    S = np.stack([table[w] / np.linalg.norm(table[w]) for w in src])
+    T = np.stack([table[w] / np.linalg.norm(table[w]) for w in tgt])
+    sims = S @ T.T
+    r_t = np.sort(sims, axis=1)[:, -10:].mean(1)
+    r_s = np.sort(sims.T, axis=1)[:, -10:].mean(1)
+    csls = 2 * sims - r_t[:, None] - r_s[None, :]
+    gold = data.gold()
+    nn = np.mean([tgt[j] in gold[w] for w, j in zip(src, sims.argmax(1))]) * 100
+    cs = np.mean([tgt[j] in gold[w] for w, j in zip(src, csls.argmax(1))]) * 100
+    assert out["nn"] == pytest.approx(nn) and out["csls"] == pytest.approx(cs)

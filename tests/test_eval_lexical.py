@@ -1,0 +1,137 @@
+"""Word-similarity loaders, scorer and discovery: every file style, hand-computed scores, the real data's counts."""
+
+import pytest
+from conftest import requires_shared_data
+from evalkit import FakeEncoder, pair_vectors, write
+
+from mirror.errors import DataError
+from mirror.evaluation import lexical, load_multisimlex, load_word_pairs, score_word_similarity
+from mirror.evaluation.runner import discover, load_tasks
+
+PAIRS = [("old", "new", "1.58"), ("smart", "intelligent", "9.2"), ("hard", "difficult", "8.77")]
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("SimLex-999.txt", "word1\tword2\tPOS\tSimLex999\tconc(w1)\r\n" + "".join(f"{a}\t{b}\tA\t{s}\t2.5\r\n" for a, b, s in PAIRS)),
+        ("combined.csv", "Word 1,Word 2,Human (mean)\n" + "".join(f"{a},{b},{s}\n" for a, b, s in PAIRS)),
+        ("combined.tab", "Word 1\tWord 2\tHuman (mean)\n" + "".join(f"{a}\t{b}\t{s}\n" for a, b, s in PAIRS)),
+        ("MEN_dataset_natural_form_full", "".join(f"{a} {b}  {s}\n" for a, b, s in PAIRS)),
+        ("EN-WS-353-ALL.txt", "".join(f"{a}\t{b}\t{s}\n" for a, b, s in PAIRS) + "\n"),
+        ("fra.tsv", "id\tword1\tword2\tpos\tscore\n" + "".join(f"{i}\t{a}\t{b}\tA\t{s}\n" for i, (a, b, s) in enumerate(PAIRS))),
+    ],
+)
+def test_word_pair_file_styles_read_the_same_pairs(tmp_path, name, text):
+    data = load_word_pairs(write(tmp_path / name, text))
+    assert data.content() == ([a for a, _, _ in PAIRS], [b for _, b, _ in PAIRS], [float(s) for _, _, s in PAIRS])
+
+
+def test_men_lemma_form_drops_part_of_speech_suffixes(tmp_path):
+    data = load_word_pairs(write(tmp_path / "MEN_dataset_lemma_form_full", "sun-n sunlight-n 50.0\nbake-v bread-n 40\n"), strip_pos=True)
+    assert data.words1 == ["sun", "bake"] and data.words2 == ["sunlight", "bread"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty file"),
+        ("a b 1\nc d 2\ne f\n", "line 3: expected 3 space-separated columns, got 2"),
+        ("a\tb\t1\nc\td\tlots\n", "line 2: score 'lots' is not a number"),
+        ("x\ty\tz\tw\nc\td\t1\t2\n", r"line 1: cannot tell which header column holds the score"),
+        ("a b 1 extra\n", "line 1: expected 3 columns"),
+    ],
+)
+def test_word_pair_errors_name_file_and_line(tmp_path, text, message):
+    path = write(tmp_path / "EN-MEN-TR-3k.txt", text)
+    with pytest.raises(DataError, match=f"EN-MEN-TR-3k.txt.*{message}"):
+        load_word_pairs(path)
+
+
+def test_score_word_similarity_by_hand():
+    enc = FakeEncoder(pair_vectors("w", [0.9, 0.2, 0.4, 0.1]))
+    data = lexical.WordPairs(["wL0", "wL1", "wL2", "wL3"], ["wR0", "wR1", "wR2", "wR3"], [4.0, 3.0, 1.0, 2.0])
+    # cosine ranks [4, 2, 3, 1] vs gold ranks [4, 3, 1, 2]: sum d^2 = 0 + 1 + 4 + 1 = 6 -> 1 - 36/60
+    assert score_word_similarity(enc, data) == {"spearman": pytest.approx(40.0), "pairs": 4}
+    assert len(enc.calls) == 1 and sorted(enc.calls[0]) == sorted(set(enc.calls[0]))
+
+
+def test_multisimlex_sheets_one_benchmark_per_language(tmp_path):
+    folder = tmp_path / "Multi-SimLex"
+    write(folder / "scores.csv", "ID,ENG 1,ENG 2,PoS,ENG,FRA,POL,scores,translation\r\n1,arm,muscle,nouns,0.69,2.6,,1.1,\r\n"
+          "2,roof,ceiling,nouns,3.7,4.4,2.2,3.6,\r\n3,\"car, old\",cab,nouns,2.8,4.0,3.5,3.2,\r\n4,day,dawn,nouns,2.3,4.1,2.0,2.1,\r\n")  # fmt: skip
+    write(folder / "translation.csv", "ID,ENG 1,ENG 2,PoS,FRA 1,FRA 2,POL 1,POL 2\r\n1,arm,muscle,nouns,bras,muscle,ramię,mięsień\r\n"
+          "2,roof,ceiling,nouns,toit,plafond,dach,sufit\r\n3,\"car, old\",cab,nouns,voiture,taxi,auto,taksówka\r\n4,day,dawn,nouns,jour,aube,dzień,świt\r\n")  # fmt: skip
+    write(folder / "fra.tsv", "id\tword1\tword2\tpos\tscore\n1\tbras\tmuscle\tnouns\t2.6\n2\ttoit\tplafond\tnouns\t4.4\n"
+          "3\tvoiture\ttaxi\tnouns\t4.0\n4\tjour\taube\tnouns\t4.1\n")  # fmt: skip
+    sheets = load_multisimlex(folder / "scores.csv")
+    assert list(sheets) == ["ENG", "FRA", "POL"]  # not 'scores'/'translation': they have no word columns
+    assert sheets["ENG"].words1 == ["arm", "roof", "car, old", "day"] and sheets["ENG"].scores[0] == 0.69
+    assert sheets["FRA"].words2 == ["muscle", "plafond", "taxi", "aube"]
+    assert len(sheets["POL"]) == 3 and sheets["POL"].unscored == 1  # an empty score cell: unscored, counted
+    tasks = discover("lexical", tmp_path)
+    loaded, notes = load_tasks(tasks, tmp_path)
+    assert [t.name for t, _ in loaded] == ["Multi-SimLex ENG", "Multi-SimLex FRA", "Multi-SimLex POL"]
+    assert notes == ["Multi-SimLex/fra.tsv holds the same data as Multi-SimLex FRA: scored once"]
+
+
+def test_multisimlex_sheet_errors(tmp_path):
+    write(tmp_path / "scores.csv", "ID,ENG 1,ENG 2,ENG\n1,a,b,1.0\n2,c,d,x\n")
+    with pytest.raises(DataError, match=r"scores.csv, line 3: ENG score 'x' is not a number"):
+        load_multisimlex(tmp_path / "scores.csv")
+    write(tmp_path / "scores.csv", "ID,ENG 1,ENG 2,ENG\n1,a,b,1.0\n2,c,d\n")
+    with pytest.raises(DataError, match=r"scores.csv, line 3: expected 4 columns like the header, got 3"):
+        load_multisimlex(tmp_path / "scores.csv")
+
+
+def test_discovery_recognises_the_usual_distribution_names(tmp_path):
+    row = "a\tb\t1\nc\td\t2\n"
+    for rel in [
+        "simlex/SimLex-999.txt", "simlex/README.txt", "wordsim353/combined.tab", "wordsim353/set1.csv",
+        "wordsim353_sim_rel/wordsim_similarity_goldstandard.txt", "wordsim353_sim_rel/wordsim_relatedness_goldstandard.txt",
+        "MEN/MEN_dataset_natural_form_full", "MEN/MEN_dataset_lemma_form.test", "multisimlex/cmn.tsv",
+        "words/en_words_top_10k.txt", "eval-word-vectors/EN-MEN-TR-3k.txt",
+    ]:  # fmt: skip
+        write(tmp_path / rel, row)
+    write(tmp_path / "elsewhere" / "combined.csv", "Word 1,Word 2,Human (mean)\nlove,sex,6.77\ntiger,cat,7.35\n")
+    write(tmp_path / "elsewhere" / "combined.tab", "Word 1\tWord 2\tHuman (mean)\nlove\tsex\t6.77\ntiger\tcat\t7.35\n")
+    tasks = discover("lexical", tmp_path)
+    assert [t.name for t in tasks] == [
+        "SimLex-999", "Multi-SimLex CMN", "WordSim-353 elsewhere/combined.csv", "WordSim-353 elsewhere/combined.tab",
+        "WordSim-353 wordsim353", "WordSim-353 rel", "WordSim-353 sim", "MEN MEN", "MEN eval-word-vectors",
+    ]  # fmt: skip
+    loaded, notes = load_tasks(tasks, tmp_path)  # copies holding the same pairs are scored once
+    assert notes == [
+        "elsewhere/combined.tab holds the same data as WordSim-353 elsewhere: scored once",
+        "eval-word-vectors/EN-MEN-TR-3k.txt holds the same data as MEN: scored once",
+    ]
+    assert "WordSim-353 elsewhere" in [t.name for t, _ in loaded]
+
+
+# ------------------------------------------------------------------------------------------ the real data
+
+
+def test_real_lexical_files_load_with_their_documented_row_counts():
+    assert len(load_word_pairs(requires_shared_data("simlex999", "SimLex-999.txt"))) == 999
+    sheets = load_multisimlex(requires_shared_data("multisimlex", "scores.csv"))
+    assert {k: len(v) for k, v in sheets.items()} == {"ENG": 1888, "FRA": 1888, "RUS": 1888}
+    for lang in ("eng", "fra", "rus"):
+        per_language = load_word_pairs(requires_shared_data("multisimlex", f"{lang}.tsv"))
+        assert per_language.content() == sheets[lang.upper()].content()
+    tasks = discover("lexical", requires_shared_data())
+    loaded, notes = load_tasks(tasks, requires_shared_data())
+    assert [t.name for t, _ in loaded] == ["SimLex-999", "Multi-SimLex ENG", "Multi-SimLex FRA", "Multi-SimLex RUS"]
+    assert len(notes) == 3
+
+
+def test_a_broken_msl_sheet_is_an_error_not_a_silent_skip(tmp_path):
+    write(tmp_path / "multisimlex" / "scores.csv", "")
+    with pytest.raises(DataError, match=r"scores.csv: empty file"):
+        load_tasks(discover("lexical", tmp_path), tmp_path)
+    (tmp_path / "multisimlex" / "scores.csv").write_bytes(b"ID,ENG 1,ENG 2,ENG\n1,caf\xe9,b,1.0\n")
+    with pytest.raises(DataError, match=r"scores.csv, line 2: not valid UTF-8"):
+        load_tasks(discover("lexical", tmp_path), tmp_path)
+    write(tmp_path / "other" / "scores.csv", "team,points\na,1\n")  # an unrelated scores.csv is not a benchmark
+    (tmp_path / "multisimlex" / "scores.csv").unlink()
+    with pytest.raises(DataError, match="no Word similarity benchmark found"):
+        discover("lexical", tmp_path)

