@@ -31,6 +31,8 @@ def parse(argv=None):
     p.add_argument("--batch_size", type=int, default=200)
     p.add_argument("--max_length", type=int, default=50)
     p.add_argument("--chunk", type=int, default=64, help="mirror's forward_chunk_size")
+    p.add_argument("--span", type=int, default=5, help="mirror's span_mask_len (0 for words)")
+    p.add_argument("--only", choices=["mirror", "peer"], default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--top", type=int, default=12)
     return p.parse_args(argv)
@@ -47,7 +49,7 @@ def mirror_step(args, texts):
     enc = mirror.load_encoder(args.model, pooling="mean", dropout=0.1)
     model = enc.model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-5, weight_decay=0.01)
-    collator = MirrorCollator(enc.tokenizer, max_length=args.max_length, span_len=5, seed=0)
+    collator = MirrorCollator(enc.tokenizer, max_length=args.max_length, span_len=args.span, seed=0)
     times = {}
     batch = timed("collate", lambda: collator([{"idx": i, "text": t} for i, t in enumerate(texts)]), times)
     emb = timed("forward", lambda: forward_pooled(model, batch, "mean", args.chunk), times)
@@ -93,6 +95,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
     texts = random.Random(0).sample(load_corpus(args.train_file)[0], args.batch_size)
     for name, step in (("mirror", mirror_step), ("peer (sentence-transformers MNRL)", peer_step)):
+        if args.only and not name.startswith(args.only):
+            continue
         step(args, texts)  # warm-up
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             times, real, run = step(args, texts)
