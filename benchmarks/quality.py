@@ -57,6 +57,8 @@ def parse(argv):
     p.add_argument("--max_steps", type=int, default=-1, help="cap every training run (tiny checks)")
     p.add_argument("--max_train_samples", type=int, default=None, help="use a sample of each corpus (tiny checks)")
     p.add_argument("--suites", nargs="+", default=["sts", "lexical", "crosslingual"])
+    p.add_argument("--methods", nargs="+", default=["mirror_sentence", "mirror_word", "peer_sentence", "peer_word"],
+                   choices=list(METHODS), help="what to train (the base model is always evaluated)")
     p.add_argument("--ablate_chunking", action="store_true",
                    help="also train Mirror's sentence recipe with --forward_chunk_size 0 (one padded forward)")
     p.add_argument("--peer_worker", nargs=3, metavar=("LEVEL", "SEED", "OUT"), help=argparse.SUPPRESS)
@@ -106,8 +108,8 @@ def peer_worker(args) -> None:
 
 
 def train_all(args) -> dict[str, list[Path]]:
-    methods = ["mirror_sentence", "mirror_word", "peer_sentence", "peer_word"]
-    if args.ablate_chunking:
+    methods = list(dict.fromkeys(args.methods))
+    if args.ablate_chunking and "mirror_sentence_nochunk" not in methods:
         methods.append("mirror_sentence_nochunk")
     finals: dict[str, list[Path]] = {m: [] for m in methods}
     for seed in args.seeds:
