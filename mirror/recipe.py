@@ -23,6 +23,7 @@ from .config import DataArguments, MirrorArgumentParser, MirrorConfig, ModelArgu
 from .curves import TrainingCurves
 from .data import TextDataset, load_corpus
 from .errors import ConfigError, DataError
+from .evaluation.report import atomic_write
 from .evaluation.sts import load_stsb, score_sts
 from .hub import push_from_args
 from .modeling import load_encoder
@@ -230,7 +231,8 @@ def train(
             + table.to_markdown(floatfmt=".2f")
             + "\n"
         )
-        (Path(training_args.output_dir) / "dev_results.json").write_text(json.dumps(rows, indent=2) + "\n")
+        dev_json = json.dumps(rows, indent=2) + "\n"
+        atomic_write(Path(training_args.output_dir) / "dev_results.json", lambda f: f.write(dev_json))
     hub = None
     if (training_args.push_to_hub or training_args.hub_dry_run) and trainer.is_world_process_zero():
         hub = push_from_args(final_dir, training_args)  # only the final encoder, with mirror's model card

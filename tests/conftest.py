@@ -81,6 +81,14 @@ def sentences() -> list[str]:
     return [s for s in SENTENCES.read_text(encoding="utf-8").splitlines() if s.strip()]
 
 
+def recipe_script(name: str):
+    """A recipe script's globals (its `main`, ...) without running it as __main__ and without touching sys.path."""
+    import runpy
+    import types
+
+    return types.SimpleNamespace(**runpy.run_path(str(REPO / "recipes" / f"{name}.py"), run_name=f"recipes.{name}"))
+
+
 def requires_shared_data(*parts: str):
     """Data in ../shared/data is part of this workplace (and of CI); fail loudly, never skip, if it is missing."""
     path = SHARED_DATA.joinpath(*parts)

@@ -2,7 +2,6 @@
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import huggingface_hub
@@ -15,6 +14,7 @@ from mirror.config import DataArguments, MirrorArgumentParser, MirrorConfig, Mod
 from mirror.errors import ConfigError, DataError, ModelLoadError
 from mirror.hub import base_model_id, model_card, push_encoder, stage_upload
 
+from conftest import recipe_script
 from test_trainer import make_trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -220,11 +220,7 @@ def test_recipe_writes_the_dry_run_folder_and_curves(tiny_bert, tmp_path):
 
 
 def test_push_script_dry_run_with_later_results(encoder_dir, tmp_path, capsys):
-    sys.path.insert(0, str(REPO / "recipes"))
-    try:
-        import push_to_hub
-    finally:
-        sys.path.pop(0)
+    push_to_hub = recipe_script("push_to_hub")
     pd.DataFrame([{"model": str(encoder_dir), "STS-B": 81.25, "avg": 75.5}]).to_csv(tmp_path / "results.csv", index=False)
     push_to_hub.main(["--encoder", str(encoder_dir), "--hub_model_id", "me/tiny", "--results", str(tmp_path / "results.csv"),
                       "--dry_run", str(tmp_path / "up"), "--license", "mit"])

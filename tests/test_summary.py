@@ -11,6 +11,8 @@ import pytest
 from mirror.errors import DataError
 from mirror.summary import format_mean_std, seed_group, seed_summary
 
+from conftest import recipe_script
+
 ROWS = [
     {"model": "runs/seed1/final", "STS12": 70.0, "SICK-R": 1.0, "avg": 60.0},
     {"model": "runs/seed2/final", "STS12": 72.0, "SICK-R": 2.0, "avg": 61.0},
@@ -70,11 +72,7 @@ def test_bad_inputs_name_the_file(tmp_path):
 
 
 def test_multi_seed_script_trains_evaluates_and_summarises(tiny_bert, tmp_path, capsys):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
-    try:
-        import multi_seed
-    finally:
-        sys.path.pop(0)
+    multi_seed = recipe_script("multi_seed")
     repo = Path(__file__).resolve().parents[1]
     words = tmp_path / "words.txt"
     words.write_text("\n".join((repo / "data" / "words" / "en.txt").read_text(encoding="utf-8").splitlines()[:32]))
@@ -111,11 +109,7 @@ def test_multi_seed_script_trains_evaluates_and_summarises(tiny_bert, tmp_path, 
 
 
 def test_summarize_script(tmp_path, capsys):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
-    try:
-        import summarize_seeds
-    finally:
-        sys.path.pop(0)
+    summarize_seeds = recipe_script("summarize_seeds")
     pd.DataFrame(ROWS).to_csv(tmp_path / "all.csv", index=False)
     summarize_seeds.main([str(tmp_path / "all.csv"), "--output", str(tmp_path / "summary.csv")])
     assert "72.00 ± 2.00" in capsys.readouterr().out
