@@ -21,7 +21,7 @@ from mirror.benchmarking import peer_model, st_transformer
 from mirror.collator import MirrorCollator
 from mirror.data import load_corpus
 from mirror.losses import info_nce_loss
-from mirror.modeling import forward_pooled, resolve_model_path
+from mirror.modeling import forward_pooled, length_chunks, resolve_model_path
 
 
 def parse(argv=None):
@@ -30,7 +30,7 @@ def parse(argv=None):
     p.add_argument("--train_file", default="data/sentences/en_stsb_train_10k.txt")
     p.add_argument("--batch_size", type=int, default=200)
     p.add_argument("--max_length", type=int, default=50)
-    p.add_argument("--chunk", type=int, default=64, help="mirror's forward_chunk_size")
+    p.add_argument("--chunk", type=int, default=2048, help="mirror's forward_chunk_tokens")
     p.add_argument("--span", type=int, default=5, help="mirror's span_mask_len (0 for words)")
     p.add_argument("--only", choices=["mirror", "peer"], default=None)
     p.add_argument("--threads", type=int, default=None)
@@ -58,8 +58,8 @@ def mirror_step(args, texts):
     timed("optimizer", opt.step, times)
     mask = batch["attention_mask"]
     if args.chunk > 0:  # tokens actually run: each chunk padded to its own longest row
-        lengths = mask.sum(1).sort(descending=True).values
-        run = sum(int(lengths[i : i + args.chunk].max()) * len(lengths[i : i + args.chunk]) for i in range(0, len(lengths), args.chunk))
+        lengths = mask.sum(1).sort(descending=True).values.tolist()
+        run = sum(lengths[a] * (b - a) for a, b in length_chunks(lengths, args.chunk))
     else:
         run = mask.numel()
     return times, int(mask.sum()), run

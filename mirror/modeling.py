@@ -197,25 +197,37 @@ def _accepts_inputs_embeds(model: torch.nn.Module) -> bool:
     )
 
 
+def length_chunks(lengths: list[int], chunk_tokens: int) -> list[tuple[int, int]]:
+    """Split rows sorted longest first into (start, end) chunks of at most `chunk_tokens` padded tokens each
+    (rows x the chunk's first, longest row; a row longer than the budget gets a chunk of its own)."""
+    chunks, start = [], 0
+    while start < len(lengths):
+        end = min(len(lengths), start + max(1, chunk_tokens // max(1, lengths[start])))
+        chunks.append((start, end))
+        start = end
+    return chunks
+
+
 def forward_pooled(
-    model: torch.nn.Module, inputs: dict[str, torch.Tensor], pooling: str, chunk_size: int = 0
+    model: torch.nn.Module, inputs: dict[str, torch.Tensor], pooling: str, chunk_tokens: int = 0
 ) -> torch.Tensor:
     """(B, L) tokenized rows -> (B, H) fp32 pooled embeddings, in the rows' order.
 
-    chunk_size > 0: the rows are sorted by length and run through the model `chunk_size` rows at a time, each chunk
-    cut to its own longest row, then put back in order. Rows do not interact inside an encoder, so this computes
-    the same embeddings as one forward over the padded batch (bit for bit up to float summation order, in eval
-    mode) while skipping most of the padding: a random batch of 400 STS-B rows pads to ~43 tokens, its rows
-    average ~15. The loss still sees all B embeddings at once. Needs right padding (falls back to one forward).
+    chunk_tokens > 0: the rows are sorted by length and run through the model in chunks of at most `chunk_tokens`
+    padded tokens, each chunk cut to its own longest row, then put back in order. Rows do not interact inside an
+    encoder, so this computes the same embeddings as one forward over the padded batch (up to float summation
+    order, in eval mode) while skipping most of the padding: a random batch of 400 STS-B rows pads to ~43 tokens,
+    its rows average ~15. Long rows go in small chunks, short rows (words) in large ones, so every matrix product
+    stays large enough to run efficiently. The loss still sees all B embeddings at once. Needs right padding
+    (falls back to one forward).
 
     The token embeddings are looked up once for the whole batch and passed to each chunk as `inputs_embeds`, so
     the backward pass builds the (vocabulary x hidden) gradient of the embedding table once, not once per chunk
     (for MiniLM that is a 47 MB zero-fill per chunk).
     """
     mask = inputs["attention_mask"]
-    rows = mask.shape[0]
     right_padded = bool((mask[:, 1:] <= mask[:, :-1]).all()) if mask.shape[1] > 1 else True
-    if chunk_size <= 0 or chunk_size >= rows and mask.all() or not right_padded:
+    if chunk_tokens <= 0 or mask.numel() <= chunk_tokens and mask.all() or not right_padded:
         return pool(model(**inputs).last_hidden_state, mask, pooling)  # (B, H)
     lengths = mask.sum(dim=1)  # (B,)
     order = torch.argsort(lengths, descending=True, stable=True)  # (B,) longest first
@@ -224,9 +236,9 @@ def forward_pooled(
         embed = getattr(model, "module", model).get_input_embeddings()
         inputs["inputs_embeds"] = embed(inputs.pop("input_ids"))  # (B, L, H), one lookup for all chunks
     chunks = []
-    for start in range(0, rows, chunk_size):
-        idx = order[start : start + chunk_size]  # (c,)
-        width = int(lengths[idx].max())
+    for start, end in length_chunks(lengths[order].tolist(), chunk_tokens):
+        idx = order[start:end]  # (c,)
+        width = int(lengths[idx[0]])  # the chunk's longest row
         sub = {k: v[idx, :width] for k, v in inputs.items()}  # each (c, width[, H])
         chunks.append(pool(model(**sub).last_hidden_state, sub["attention_mask"], pooling))  # (c, H)
     return torch.cat(chunks)[torch.argsort(order)]  # (B, H) back in input order

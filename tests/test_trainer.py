@@ -48,9 +48,20 @@ def test_chunked_forward_equals_one_padded_forward(which, pooling, request, sent
     collator = MirrorCollator(enc.tokenizer, max_length=50, span_len=5)
     batch = collator(sentences[:40])
     with torch.no_grad():
-        one = forward_pooled(enc.model, batch, pooling, chunk_size=0)
-        for chunk in (1, 7, 16, 80, 200):
-            assert torch.allclose(forward_pooled(enc.model, batch, pooling, chunk_size=chunk), one, atol=1e-5)
+        one = forward_pooled(enc.model, batch, pooling, chunk_tokens=0)
+        for budget in (1, 50, 200, 700, 100_000):  # one row per chunk ... everything in one chunk
+            assert torch.allclose(forward_pooled(enc.model, batch, pooling, chunk_tokens=budget), one, atol=1e-5)
+
+
+def test_length_chunks_respect_the_token_budget():
+    from mirror.modeling import length_chunks
+
+    lengths = [50, 40, 40, 30, 10, 10, 10, 10, 5, 5]
+    chunks = length_chunks(lengths, 100)
+    assert chunks == [(0, 2), (2, 4), (4, 10)]  # 2 x 50, 2 x 40, 6 x 10 padded tokens
+    assert all((b - a) * lengths[a] <= 100 for a, b in chunks)
+    assert length_chunks([300, 20], 100) == [(0, 1), (1, 2)]  # a row over the budget gets a chunk of its own
+    assert length_chunks([5] * 10, 10_000) == [(0, 10)]
 
 
 def test_chunked_forward_gradients_match(tiny_bert, sentences):
@@ -58,7 +69,7 @@ def test_chunked_forward_gradients_match(tiny_bert, sentences):
     collator = MirrorCollator(enc.tokenizer, max_length=50, span_len=5)
     batch = collator(sentences[:24])
     grads = []
-    for chunk in (0, 8):
+    for chunk in (0, 100):
         enc.model.zero_grad()
         forward_pooled(enc.model, batch, "mean", chunk).pow(2).sum().backward()
         grads.append(enc.model.encoder.layer[0].attention.self.query.weight.grad.clone())
