@@ -30,7 +30,7 @@ def parse(argv=None):
     p.add_argument("--train_file", default="data/sentences/en_stsb_train_10k.txt")
     p.add_argument("--batch_size", type=int, default=200)
     p.add_argument("--max_length", type=int, default=50)
-    p.add_argument("--chunk", type=int, default=2048, help="mirror's forward_chunk_tokens")
+    p.add_argument("--chunk", type=int, default=256, help="mirror's forward_chunk_cost")
     p.add_argument("--span", type=int, default=5, help="mirror's span_mask_len (0 for words)")
     p.add_argument("--only", choices=["mirror", "peer"], default=None)
     p.add_argument("--threads", type=int, default=None)

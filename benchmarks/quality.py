@@ -60,7 +60,7 @@ def parse(argv):
     p.add_argument("--methods", nargs="+", default=["mirror_sentence", "mirror_word", "peer_sentence", "peer_word"],
                    choices=list(METHODS), help="what to train (the base model is always evaluated)")
     p.add_argument("--ablate_chunking", action="store_true",
-                   help="also train Mirror's sentence recipe with --forward_chunk_tokens 0 (one padded forward)")
+                   help="also train Mirror's sentence recipe with --forward_chunk_cost 0 (one padded forward)")
     p.add_argument("--peer_worker", nargs=3, metavar=("LEVEL", "SEED", "OUT"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -83,7 +83,7 @@ def train_mirror(args, method: str, seed: int, out: Path) -> None:
     if args.max_train_samples:
         cmd += ["--max_train_samples", str(args.max_train_samples)]
     if method == "mirror_sentence_nochunk":
-        cmd += ["--forward_chunk_tokens", "0"]
+        cmd += ["--forward_chunk_cost", "0"]
     run(cmd)
 
 

@@ -127,7 +127,8 @@ class MirrorConfig(TrainingArguments):
         global_negatives: under several processes, contrast every string against the whole global batch
             (embeddings gathered with gradients); False keeps only the local shard's strings as negatives.
         overwrite_output_dir: allow training into a folder that already holds a finished encoder.
-        forward_chunk_tokens: padded tokens per length-sorted forward chunk (padding removal, same maths; 0 = off).
+        forward_chunk_cost: padding removal (same maths): rows are sorted by length and encoded in the few chunks
+            that minimise padded tokens + this many tokens per chunk; 0 = one padded forward.
         cpu_threads: torch threads per process on the CPU (default: available cores / local processes).
         hub_dry_run: write the folder `--push_to_hub` would upload (final encoder + model card) to this path,
             without any network (also works without --push_to_hub).
@@ -168,11 +169,12 @@ class MirrorConfig(TrainingArguments):
             "divided by the processes on this machine (accelerate launch would otherwise leave one process 1 thread)."
         },
     )
-    forward_chunk_tokens: int = field(
-        default=2048,
+    forward_chunk_cost: int = field(
+        default=256,
         metadata={
-            "help": "The 2N rows are sorted by length and encoded in chunks of at most this many padded tokens, "
-            "each cut to its own longest row (same embeddings, far less padding); 0 = one padded forward."
+            "help": "The 2N rows are sorted by length and encoded in the chunks, each cut to its own longest row, that "
+            "minimise padded tokens + this many tokens per chunk (same embeddings, almost no padding; it prices one "
+            "more forward call's fixed overhead); 0 = one padded forward."
         },
     )
     hub_dry_run: str | None = field(
@@ -213,10 +215,8 @@ class MirrorConfig(TrainingArguments):
             )
         if self.cpu_threads is not None and self.cpu_threads < 1:
             raise ConfigError(f"--cpu_threads must be >= 1, got {self.cpu_threads}")
-        if self.forward_chunk_tokens < 0:
-            raise ConfigError(
-                f"--forward_chunk_tokens must be >= 0 (0 = one forward), got {self.forward_chunk_tokens}"
-            )
+        if self.forward_chunk_cost < 0:
+            raise ConfigError(f"--forward_chunk_cost must be >= 0 (0 = one forward), got {self.forward_chunk_cost}")
         if self.remove_unused_columns:
             raise ConfigError("--remove_unused_columns must be False: the collator needs the raw text column")
         from .hub import check_hub_settings  # here, not at import: hub imports modeling, which imports config

@@ -40,7 +40,8 @@ class MirrorTrainer(FinalEncoderHubMixin, Trainer):
 
     The model is a plain `AutoModel`; each batch is the collator's (2N, L) layout (rows [0, N) strings, rows
     [N, 2N) their masked copies). `compute_loss` encodes all 2N rows in one step (`forward_pooled`: rows sorted by
-    length and run in chunks of at most `args.forward_chunk_tokens` padded tokens; 0 = one padded forward), pools,
+    length and run in the few chunks that minimise padding + `args.forward_chunk_cost` per chunk; 0 = one padded
+    forward), pools,
     splits the embeddings in two halves and applies `info_nce_loss`; with several processes and `args.global_negatives`, the
     embeddings of every rank are gathered (with gradients) so each string is contrasted with the global batch.
     The mean positive / negative cosine, alignment and uniformity are logged beside the loss.
@@ -61,7 +62,7 @@ class MirrorTrainer(FinalEncoderHubMixin, Trainer):
             self.add_callback(_CollatorEpoch(self.data_collator))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        emb = forward_pooled(model, inputs, self.pooling, self.args.forward_chunk_tokens)  # (2n, H) fp32
+        emb = forward_pooled(model, inputs, self.pooling, self.args.forward_chunk_cost)  # (2n, H) fp32
         emb_a, emb_b = emb.chunk(2)  # (n, H) strings, (n, H) their copies
         rank, world = world_info()
         if world > 1 and self.args.global_negatives:

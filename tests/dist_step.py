@@ -48,7 +48,7 @@ class GradGrab(TrainerCallback):
 enc = load_encoder(model_dir, pooling="mean", dropout=0.0)  # no dropout: both runs must be deterministic
 args = MirrorConfig(
     output_dir=str(out_dir / "run"), per_device_train_batch_size=batch, num_train_epochs=1, logging_steps=1,
-    save_strategy="no", report_to=[], seed=0, global_negatives=global_neg, forward_chunk_tokens=chunk,
+    save_strategy="no", report_to=[], seed=0, global_negatives=global_neg, forward_chunk_cost=chunk,
     disable_tqdm=True, temperature=0.05,
 )
 collator = RecordingCollator(enc.tokenizer, max_length=32, span_len=5, seed=0)

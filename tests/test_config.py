@@ -83,7 +83,7 @@ def test_yaml_that_is_not_a_mapping(tmp_path):
         (["--per_device_train_batch_size", "1"], "at least 2"),
         (["--dropout", "1.5"], "dropout must be in"),
         (["--max_length", "1"], "max_length"),
-        (["--forward_chunk_tokens", "-2"], "forward_chunk_tokens"),
+        (["--forward_chunk_cost", "-2"], "forward_chunk_cost"),
     ],
 )
 def test_impossible_settings_fail_with_the_argument_name(flags, message, tmp_path):

@@ -48,20 +48,46 @@ def test_chunked_forward_equals_one_padded_forward(which, pooling, request, sent
     collator = MirrorCollator(enc.tokenizer, max_length=50, span_len=5)
     batch = collator(sentences[:40])
     with torch.no_grad():
-        one = forward_pooled(enc.model, batch, pooling, chunk_tokens=0)
-        for budget in (1, 50, 200, 700, 100_000):  # one row per chunk ... everything in one chunk
-            assert torch.allclose(forward_pooled(enc.model, batch, pooling, chunk_tokens=budget), one, atol=1e-5)
+        one = forward_pooled(enc.model, batch, pooling, chunk_cost=0)
+        for cost in (1, 16, 64, 100_000):  # about one chunk per length ... everything in one chunk
+            assert torch.allclose(forward_pooled(enc.model, batch, pooling, chunk_cost=cost), one, atol=1e-5)
 
 
-def test_length_chunks_respect_the_token_budget():
+def _padded_tokens(lengths, chunks):
+    return sum((end - start) * lengths[start] for start, end in chunks)
+
+
+def test_length_chunks_cover_the_rows_and_trade_padding_for_calls():
     from mirror.modeling import length_chunks
 
     lengths = [50, 40, 40, 30, 10, 10, 10, 10, 5, 5]
-    chunks = length_chunks(lengths, 100)
-    assert chunks == [(0, 2), (2, 4), (4, 10)]  # 2 x 50, 2 x 40, 6 x 10 padded tokens
-    assert all((b - a) * lengths[a] <= 100 for a, b in chunks)
-    assert length_chunks([300, 20], 100) == [(0, 1), (1, 2)]  # a row over the budget gets a chunk of its own
-    assert length_chunks([5] * 10, 10_000) == [(0, 10)]
+    assert length_chunks(lengths, 0) == [(0, 1), (1, 3), (3, 4), (4, 8), (8, 10)]  # free calls: no padding at all
+    assert length_chunks(lengths, 10_000) == [(0, 10)]  # dear calls: one padded forward
+    # cost 40: cutting after 50 or before the 5s saves 30 or 10 padded tokens (< 40: no cut); cutting before the
+    # 10s saves 7 x 30 - (30 + 6 x 10) = 120 (> 40: cut)
+    assert length_chunks(lengths, 40) == [(0, 4), (4, 10)]
+    assert length_chunks([5] * 10, 1) == [(0, 10)]
+
+
+def test_length_chunks_are_optimal():
+    import itertools
+    import random
+
+    from mirror.modeling import length_chunks
+
+    rng = random.Random(0)
+    for _ in range(200):
+        lengths = sorted((rng.randint(1, 12) for _ in range(rng.randint(1, 9))), reverse=True)
+        cost = rng.choice([0, 1, 3, 10, 40])
+        chunks = length_chunks(lengths, cost)
+        assert chunks[0][0] == 0 and chunks[-1][1] == len(lengths)
+        assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+        best = min(  # brute force over every set of cut points
+            _padded_tokens(lengths, list(zip((0, *cuts), (*cuts, len(lengths))))) + cost * (len(cuts) + 1)
+            for r in range(len(lengths))
+            for cuts in itertools.combinations(range(1, len(lengths)), r)
+        )
+        assert _padded_tokens(lengths, chunks) + cost * len(chunks) == best
 
 
 def test_chunked_forward_gradients_match(tiny_bert, sentences):
