@@ -224,8 +224,36 @@ def length_chunks(lengths: list[int], chunk_cost: int) -> list[tuple[int, int]]:
     return chunks[::-1]
 
 
+def split_chunks(chunks: list[tuple[int, int]], at_least: int) -> list[tuple[int, int]]:
+    """Halve the chunk with the most rows until there are `at_least` chunks (or every chunk is one row)."""
+    chunks = list(chunks)
+    while len(chunks) < at_least:
+        i = max(range(len(chunks)), key=lambda c: chunks[c][1] - chunks[c][0])
+        start, end = chunks[i]
+        if end - start < 2:
+            break
+        chunks[i : i + 1] = [(start, (start + end) // 2), ((start + end) // 2, end)]
+    return chunks
+
+
+def plan_chunks(
+    attention_mask: torch.Tensor, chunk_cost: int, min_chunks: int = 1
+) -> tuple[torch.Tensor, list[int], list[tuple[int, int]]] | None:
+    """The length-chunked forward's plan for a (B, L) mask: (row order longest first, sorted lengths, chunks over
+    that order), or None for one plain padded forward (chunk_cost 0, or the rows are not right-padded).
+    `min_chunks`: split chunks further until there are at least this many (see `forward_pooled`)."""
+    mask = attention_mask
+    right_padded = bool((mask[:, 1:] <= mask[:, :-1]).all()) if mask.shape[1] > 1 else True
+    if chunk_cost <= 0 or not right_padded:
+        return None
+    lengths = mask.sum(dim=1)  # (B,)
+    order = torch.argsort(lengths, descending=True, stable=True)  # (B,) longest first
+    sorted_lengths = lengths[order].tolist()
+    return order, sorted_lengths, split_chunks(length_chunks(sorted_lengths, chunk_cost), min_chunks)
+
+
 def forward_pooled(
-    model: torch.nn.Module, inputs: dict[str, torch.Tensor], pooling: str, chunk_cost: int = 0
+    model: torch.nn.Module, inputs: dict[str, torch.Tensor], pooling: str, chunk_cost: int = 0, min_chunks: int = 1
 ) -> torch.Tensor:
     """(B, L) tokenized rows -> (B, H) fp32 pooled embeddings, in the rows' order.
 
@@ -236,23 +264,24 @@ def forward_pooled(
     padding: a random batch of 400 STS-B rows pads to ~43 tokens, its rows average ~15. The loss still sees all B
     embeddings at once. Needs right padding (falls back to one forward). chunk_cost 0: one padded forward.
 
+    `min_chunks`: under DDP or FSDP every forward call is a collective (buffer broadcast, parameter all-gather), so
+    every process must make the same number of calls; the trainer agrees on the largest count across processes
+    and passes it here, and the other processes split their chunks to match.
+
     The token embeddings are looked up once for the whole batch and passed to each chunk as `inputs_embeds`, so
     the backward pass builds the (vocabulary x hidden) gradient of the embedding table once, not once per chunk
     (for MiniLM that is a 47 MB zero-fill per chunk).
     """
-    mask = inputs["attention_mask"]
-    right_padded = bool((mask[:, 1:] <= mask[:, :-1]).all()) if mask.shape[1] > 1 else True
-    if chunk_cost <= 0 or mask.all() or not right_padded:
-        return pool(model(**inputs).last_hidden_state, mask, pooling)  # (B, H)
-    lengths = mask.sum(dim=1)  # (B,)
-    order = torch.argsort(lengths, descending=True, stable=True)  # (B,) longest first
-    sorted_lengths = lengths[order].tolist()
+    plan = plan_chunks(inputs["attention_mask"], chunk_cost, min_chunks)
+    if plan is None or len(plan[2]) == 1:
+        return pool(model(**inputs).last_hidden_state, inputs["attention_mask"], pooling)  # (B, H)
+    order, sorted_lengths, chunk_bounds = plan
     inputs = dict(inputs)
     if "input_ids" in inputs and _accepts_inputs_embeds(model):
         embed = getattr(model, "module", model).get_input_embeddings()
         inputs["inputs_embeds"] = embed(inputs.pop("input_ids"))  # (B, L, H), one lookup for all chunks
     chunks = []
-    for start, end in length_chunks(sorted_lengths, chunk_cost):
+    for start, end in chunk_bounds:
         idx = order[start:end]  # (c,)
         width = sorted_lengths[start]  # the chunk's longest row
         sub = {k: v[idx, :width] for k, v in inputs.items()}  # each (c, width[, H])

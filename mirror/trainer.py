@@ -16,7 +16,7 @@ from .distributed import gather_with_grad, world_info
 from .errors import TrainingDivergedError
 from .hub import FinalEncoderHubMixin
 from .losses import info_nce_loss, pair_statistics
-from .modeling import Encoder, forward_pooled, write_pooling_metadata, write_run_config
+from .modeling import Encoder, forward_pooled, plan_chunks, write_pooling_metadata, write_run_config
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +41,8 @@ class MirrorTrainer(FinalEncoderHubMixin, Trainer):
     The model is a plain `AutoModel`; each batch is the collator's (2N, L) layout (rows [0, N) strings, rows
     [N, 2N) their masked copies). `compute_loss` encodes all 2N rows in one step (`forward_pooled`: rows sorted by
     length and run in the few chunks that minimise padding + `args.forward_chunk_cost` per chunk; 0 = one padded
-    forward), pools,
-    splits the embeddings in two halves and applies `info_nce_loss`; with several processes and `args.global_negatives`, the
-    embeddings of every rank are gathered (with gradients) so each string is contrasted with the global batch.
+    forward; under several processes all make the same number of chunks), pools, splits the embeddings in two
+    halves and applies `info_nce_loss`; with several processes and `args.global_negatives`, the embeddings of every rank are gathered (with gradients) so each string is contrasted with the global batch.
     The mean positive / negative cosine, alignment and uniformity are logged beside the loss.
     With `--push_to_hub` only the final encoder is uploaded, with mirror's model card (`FinalEncoderHubMixin`).
 
@@ -62,9 +61,14 @@ class MirrorTrainer(FinalEncoderHubMixin, Trainer):
             self.add_callback(_CollatorEpoch(self.data_collator))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        emb = forward_pooled(model, inputs, self.pooling, self.args.forward_chunk_cost)  # (2n, H) fp32
-        emb_a, emb_b = emb.chunk(2)  # (n, H) strings, (n, H) their copies
         rank, world = world_info()
+        cost, min_chunks = self.args.forward_chunk_cost, 1
+        if world > 1 and cost > 0:  # every process must make the same number of forward calls (DDP/FSDP collectives)
+            plan = plan_chunks(inputs["attention_mask"], cost)
+            count = torch.tensor([1 if plan is None else len(plan[2])], device=inputs["attention_mask"].device)
+            min_chunks = int(self.accelerator.gather(count).max())
+        emb = forward_pooled(model, inputs, self.pooling, cost, min_chunks)  # (2n, H) fp32
+        emb_a, emb_b = emb.chunk(2)  # (n, H) strings, (n, H) their copies
         if world > 1 and self.args.global_negatives:
             n = emb_a.shape[0]
             gathered = gather_with_grad(emb).view(world, 2, n, -1)  # (world, 2, n, H)

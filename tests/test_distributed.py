@@ -34,7 +34,7 @@ def launch(nproc: int, *args) -> subprocess.CompletedProcess:
             sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_CONFIG),
             "--num_processes", str(nproc), "--main_process_port", str(free_port()), str(STEP), *map(str, args),
         ]
-    proc = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
 
