@@ -59,3 +59,19 @@ def test_quality_tiny(tiny_bert, tmp_path):
     assert abs(summary.loc["Mirror, sentence recipe", f"{col} mean"] - mirror_rows[col].mean()) < 1e-9
     assert abs(summary.loc["Mirror, sentence recipe", f"{col} std"] - mirror_rows[col].std(ddof=1)) < 1e-9
     assert "±" in proc.stdout and "SimLex-999" in proc.stdout
+
+
+def test_chunking_tiny(tiny_bert):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "chunking.py"), "--model", str(tiny_bert), "--batch_size", "16",
+         "--batches", "2", "--repeats", "1", "--costs", "0", "1", "100000"],
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("|") and "---" not in line][1:]
+    assert len(lines) == 3
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    padded = [float(r[2]) for r in rows]
+    chunks = [float(r[4]) for r in rows]
+    assert chunks[0] == 1 and chunks[1] > 1 and chunks[2] == 1  # one forward; about one chunk per length; one chunk
+    assert padded[1] < padded[0] and padded[2] == padded[0]  # cheap chunks drop padding; one chunk keeps it all
