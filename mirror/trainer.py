@@ -42,7 +42,8 @@ class MirrorTrainer(FinalEncoderHubMixin, Trainer):
     [N, 2N) their masked copies). `compute_loss` encodes all 2N rows in one step (`forward_pooled`: rows sorted by
     length and run in the few chunks that minimise padding + `args.forward_chunk_cost` per chunk; 0 = one padded
     forward; under several processes all make the same number of chunks), pools, splits the embeddings in two
-    halves and applies `info_nce_loss`; with several processes and `args.global_negatives`, the embeddings of every rank are gathered (with gradients) so each string is contrasted with the global batch.
+    halves and applies `info_nce_loss`; with several processes and `args.global_negatives`, the embeddings of every
+    rank are gathered (with gradients) so each string is contrasted with the global batch.
     The mean positive / negative cosine, alignment and uniformity are logged beside the loss.
     With `--push_to_hub` only the final encoder is uploaded, with mirror's model card (`FinalEncoderHubMixin`).
 
