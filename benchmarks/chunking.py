@@ -25,7 +25,7 @@ from mirror.collator import MirrorCollator
 from mirror.data import load_corpus
 from mirror.errors import run_cli
 from mirror.losses import info_nce_loss
-from mirror.modeling import forward_pooled, plan_chunks
+from mirror.modeling import chunked_tokens, forward_pooled
 
 
 def parse(argv=None):
@@ -65,16 +65,7 @@ def main(argv=None):
     rows = []
     real = statistics.mean(int(b["attention_mask"].sum()) for b in batches)
     for cost in args.costs:
-        padded, chunks = [], []
-        for batch in batches:
-            plan = plan_chunks(batch["attention_mask"], cost)
-            if plan is None:
-                padded.append(batch["attention_mask"].numel())
-                chunks.append(1)
-            else:
-                _, lengths, bounds = plan
-                padded.append(sum((end - start) * lengths[start] for start, end in bounds))
-                chunks.append(len(bounds))
+        padded, chunks = zip(*(chunked_tokens(batch["attention_mask"], cost) for batch in batches))
         rows.append({
             "forward_chunk_cost": cost if cost > 0 else "0 (one padded forward)",
             "fwd+bwd s (median)": statistics.median(seconds[cost]),

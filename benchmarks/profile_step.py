@@ -21,7 +21,7 @@ from mirror.benchmarking import peer_model, st_transformer
 from mirror.collator import MirrorCollator
 from mirror.data import load_corpus
 from mirror.losses import info_nce_loss
-from mirror.modeling import forward_pooled, length_chunks, resolve_model_path
+from mirror.modeling import chunked_tokens, forward_pooled, resolve_model_path
 
 
 def parse(argv=None):
@@ -57,11 +57,7 @@ def mirror_step(args, texts):
     timed("backward", loss.backward, times)
     timed("optimizer", opt.step, times)
     mask = batch["attention_mask"]
-    if args.chunk > 0:  # tokens actually run: each chunk padded to its own longest row
-        lengths = mask.sum(1).sort(descending=True).values.tolist()
-        run = sum(lengths[a] * (b - a) for a, b in length_chunks(lengths, args.chunk))
-    else:
-        run = mask.numel()
+    run = chunked_tokens(mask, args.chunk)[0]  # tokens actually run: each chunk padded to its own longest row
     return times, int(mask.sum()), run
 
 

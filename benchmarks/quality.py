@@ -8,8 +8,9 @@ For every seed it trains, from the same base model on the same strings:
 then evaluates the base model and every encoder with the evaluation suite (STS, word similarity, cross-lingual)
 on the benchmarks under --data_dir, and prints one table of mean ± std (sample std) per benchmark and average.
 
-    python benchmarks/quality.py --data_dir ../shared/data                  # 3 seeds, ~1.5 h on 2 CPU cores
-    python benchmarks/quality.py --data_dir ../shared/data --seeds 1 --ablate_chunking
+    python benchmarks/quality.py --data_dir ../shared/data                  # 3 seeds, ~80 min on 2 CPU cores
+    python benchmarks/quality.py --data_dir ../shared/data --output_dir outputs/quality_ablation --seeds 1 \
+        --methods mirror_sentence mirror_sentence_nochunk --suites sts lexical     # length chunking vs one padded forward
 
 Finished runs are reused (a run folder with final/ is not retrained), so an interrupted benchmark resumes.
 """
@@ -59,8 +60,6 @@ def parse(argv):
     p.add_argument("--suites", nargs="+", default=["sts", "lexical", "crosslingual"])
     p.add_argument("--methods", nargs="+", default=["mirror_sentence", "mirror_word", "peer_sentence", "peer_word"],
                    choices=list(METHODS), help="what to train (the base model is always evaluated)")
-    p.add_argument("--ablate_chunking", action="store_true",
-                   help="also train Mirror's sentence recipe with --forward_chunk_cost 0 (one padded forward)")
     p.add_argument("--peer_worker", nargs=3, metavar=("LEVEL", "SEED", "OUT"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -109,8 +108,6 @@ def peer_worker(args) -> None:
 
 def train_all(args) -> dict[str, list[Path]]:
     methods = list(dict.fromkeys(args.methods))
-    if args.ablate_chunking and "mirror_sentence_nochunk" not in methods:
-        methods.append("mirror_sentence_nochunk")
     finals: dict[str, list[Path]] = {m: [] for m in methods}
     for seed in args.seeds:
         for method in methods:

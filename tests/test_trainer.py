@@ -91,18 +91,23 @@ def test_length_chunks_are_optimal():
 
 
 def test_chunks_split_to_a_common_count_keep_the_embeddings(tiny_bert, sentences):
-    from mirror.modeling import plan_chunks, split_chunks
+    from mirror.modeling import chunked_tokens, split_chunks
 
     assert split_chunks([(0, 10), (10, 12)], 4) == [(0, 2), (2, 5), (5, 10), (10, 12)]  # the largest, first
     assert split_chunks([(0, 1), (1, 2)], 5) == [(0, 1), (1, 2)]  # one row per chunk: nothing left to split
     enc = load_encoder(str(tiny_bert), pooling="mean")
     enc.model.eval()
     batch = MirrorCollator(enc.tokenizer, max_length=50, span_len=5)(sentences[:40])
-    natural = len(plan_chunks(batch["attention_mask"], 64)[2])
-    assert len(plan_chunks(batch["attention_mask"], 64, natural + 3)[2]) == natural + 3
+    natural = chunked_tokens(batch["attention_mask"], 64)[1]
+    asked, calls = [], []
+    hook = enc.model.register_forward_hook(lambda *_: calls.append(1))
     with torch.no_grad():
         one = forward_pooled(enc.model, batch, "mean", chunk_cost=0)
-        assert torch.allclose(forward_pooled(enc.model, batch, "mean", 64, min_chunks=natural + 3), one, atol=1e-5)
+        calls.clear()
+        agreed = forward_pooled(enc.model, batch, "mean", 64, agree_chunks=lambda n: asked.append(n) or n + 3)
+    hook.remove()
+    assert asked == [natural] and len(calls) == natural + 3  # another process needed 3 more forward calls
+    assert torch.allclose(agreed, one, atol=1e-5)
 
 
 def test_chunked_forward_gradients_match(tiny_bert, sentences):
