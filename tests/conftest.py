@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+BENCHMARK_ENV = "MIRROR_BENCHMARK_DATA"  # a folder of real benchmark files (what eval/download_benchmarks.py fills)
 SENTENCES = REPO / "data" / "sentences" / "en_stsb_train_10k.txt"
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=128)
 
@@ -89,8 +89,34 @@ def recipe_script(name: str):
     return types.SimpleNamespace(**runpy.run_path(str(REPO / "recipes" / f"{name}.py"), run_name=f"recipes.{name}"))
 
 
-def requires_shared_data(*parts: str):
-    """Data in ../shared/data is part of this workplace (and of CI); fail loudly, never skip, if it is missing."""
-    path = SHARED_DATA.joinpath(*parts)
-    assert path.exists(), f"{path} is missing: the real-data tests read ../shared/data"
-    return path
+def benchmark_data() -> Path:
+    """The folder of real benchmark files that the real-data tests check the suite against: $MIRROR_BENCHMARK_DATA.
+
+    Unset: the test is skipped (one line, saying how to run it). Set to a folder that does not exist: it fails.
+    """
+    value = os.environ.get(BENCHMARK_ENV)
+    if not value:
+        pytest.skip(
+            f"real-data test: set {BENCHMARK_ENV} to a benchmark folder (filled by python eval/download_benchmarks.py) to run it"
+        )
+    root = Path(value)
+    if not root.is_dir():
+        pytest.fail(f"{BENCHMARK_ENV}={value}: no such folder (fill it with python eval/download_benchmarks.py --output_dir {value})")
+    return root
+
+
+def real_benchmarks(suite: str, *required: str) -> dict[str, list]:
+    """The benchmarks of `suite` under $MIRROR_BENCHMARK_DATA, found by the suite's own discovery and loaded once:
+    {benchmark name: [(task, data), ...] for each distinct copy}. A `required` benchmark that is not there fails
+    the test, naming it."""
+    from mirror.evaluation.runner import discover, load_tasks
+
+    root = benchmark_data()
+    loaded, _ = load_tasks(discover(suite, root), root)
+    found: dict[str, list] = {}
+    for task, data in loaded:
+        found.setdefault(task.benchmark, []).append((task, data))
+    missing = [name for name in required if name not in found]
+    if missing:
+        pytest.fail(f"{BENCHMARK_ENV}={root}: no {', '.join(missing)} found there (found: {', '.join(found) or 'none'})")
+    return found

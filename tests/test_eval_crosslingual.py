@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import requires_shared_data
+from conftest import real_benchmarks
 from evalkit import FakeEncoder, angle, write
 
 from mirror.errors import DataError
@@ -97,25 +97,24 @@ def test_bli_file_names(name, expected):
 # ------------------------------------------------------------------------------------------ the real data
 
 
+REAL_BLI = ("BLI en-de MUSE", "BLI de-en MUSE", "BLI en-es MUSE", "BLI es-en MUSE", "BLI en-de XLING", "BLI en-fr XLING")
+REAL_TATOEBA = ("Tatoeba fra-eng", "Tatoeba deu-eng", "Tatoeba rus-eng")
+
+
 def test_real_crosslingual_files_load_with_their_documented_row_counts():
-    root = requires_shared_data()
-    for lang in ("fra", "deu", "rus"):
-        data = load_parallel(root / "tatoeba" / "v1" / f"tatoeba.{lang}-eng.{lang}", root / "tatoeba" / "v1" / f"tatoeba.{lang}-eng.eng")
-        assert len(data) == 1000
-    for pair, lines in {"en-de": 3775, "de-en": 2864, "en-es": 4394, "es-en": 2416}.items():
-        data = load_bli_dictionary(requires_shared_data("bli_muse", pair, f"{pair}.5000-6500.txt"))
-        assert len(data) == lines and len(set(data.sources)) == 1500
-    assert len(load_bli_dictionary(requires_shared_data("bli_xling", "en-de", "yacle.test.freq.2k.en-de.tsv"))) == 2000
-    loaded, notes = load_tasks(discover("crosslingual", root), root)
-    assert [t.name for t, _ in loaded] == [
-        "BLI de-en MUSE", "BLI en-de MUSE", "BLI en-de XLING", "BLI en-es MUSE", "BLI en-fr XLING", "BLI es-en MUSE",
-        "BLI fr-en XLING", "Tatoeba deu-eng", "Tatoeba fra-eng", "Tatoeba rus-eng",
-    ]  # fmt: skip
-    assert notes == []
+    found = real_benchmarks("crosslingual", *REAL_BLI, *REAL_TATOEBA)
+    for name in REAL_TATOEBA:
+        assert {len(data) for _, data in found[name]} == {1000}, name
+    for name in REAL_BLI:
+        for task, data in found[name]:
+            if name.endswith("MUSE"):  # the 5000-6500 test dictionaries: 1,500 source words, 1+ translations each
+                assert len(set(data.sources)) == 1500 and len(data) >= 1500, task.name
+            else:  # XLING's test dictionaries: 2,000 pairs
+                assert len(data) == 2000, task.name
 
 
 def test_real_bli_agrees_with_a_brute_force_computation():
-    data = load_bli_dictionary(requires_shared_data("bli_xling", "en-fr", "yacle.test.freq.2k.en-fr.tsv"))
+    _, data = real_benchmarks("crosslingual", "BLI en-fr XLING")["BLI en-fr XLING"][0]
     rng = np.random.default_rng(0)
     table = {w: rng.normal(size=16) for w in set(data.sources) | set(data.targets)}
     out = score_bli(lambda words: np.stack([table[w] for w in words]), data, csls_k=10)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import minilm_path, requires_shared_data
+from conftest import benchmark_data, minilm_path
 from evalkit import write
 from scipy.stats import spearmanr
 from transformers import AutoModel, AutoTokenizer
@@ -130,9 +130,11 @@ def test_argument_errors(tmp_path, argv, message):
 
 
 def test_list_tasks_on_the_real_data(capsys):
-    runner.main("crosslingual", ["--data_dir", str(requires_shared_data()), "--list_tasks", "--tasks", "Tatoeba"])
-    assert capsys.readouterr().out.splitlines() == [
-        "Tatoeba deu-eng: tatoeba/v1/tatoeba.deu-eng.deu, tatoeba/v1/tatoeba.deu-eng.eng",
-        "Tatoeba fra-eng: tatoeba/v1/tatoeba.fra-eng.fra, tatoeba/v1/tatoeba.fra-eng.eng",
-        "Tatoeba rus-eng: tatoeba/v1/tatoeba.rus-eng.rus, tatoeba/v1/tatoeba.rus-eng.eng",
-    ]
+    root = benchmark_data()
+    runner.main("crosslingual", ["--data_dir", str(root), "--list_tasks", "--tasks", "Tatoeba"])
+    listed = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert {"Tatoeba deu-eng", "Tatoeba fra-eng", "Tatoeba rus-eng"} <= set(listed)
+    for name, files in listed.items():  # each pair: its two aligned files, paths relative to --data_dir
+        lang = name.split()[1].split("-")[0]
+        assert sorted(Path(f).name for f in files.split(", ")) == sorted([f"tatoeba.{lang}-eng.eng", f"tatoeba.{lang}-eng.{lang}"])
+        assert all((root / f).is_file() for f in files.split(", "))

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA, requires_shared_data
+from conftest import real_benchmarks
 from evalkit import FakeEncoder, bag_of_words, pair_vectors, write
 from scipy.stats import spearmanr
 
@@ -168,38 +168,34 @@ def test_cached_encoder_encodes_each_string_once():
 # ------------------------------------------------------------------------------------------ the real data
 
 
+STS12_SUBSETS = {"MSRpar": 750, "MSRvid": 750, "SMTeuroparl": 459, "surprise.OnWN": 750, "surprise.SMTnews": 399}
+
+
 def test_real_sts_files_load_with_their_documented_row_counts():
-    assert len(load_stsb(requires_shared_data("stsb", "original", "sts-test.csv"))) == 1379
-    assert len(load_stsb(requires_shared_data("stsb", "senteval", "sts-test.csv"))) == 1379
-    assert len(load_stsb(requires_shared_data("stsb", "original", "sts-dev.csv"))) == 1500
-    assert len(load_sick(requires_shared_data("sickr", "original", "SICK_test_annotated.txt"))) == 4927
-    assert len(load_sick(requires_shared_data("sickr", "senteval", "SICK_test_annotated.txt"))) == 4927
-    full = load_sick(requires_shared_data("sickr", "full_release", "SICK.txt"))
-    assert len(full) == 4906 and full.other_split == 9840 - 4906
-    for variant in ("original", "senteval"):
-        year = load_sts_year(requires_shared_data("sts12", variant))
-        assert year.name == "STS12" and len(year) == 3108 and year.unscored == 0
-        assert {k: len(v) for k, v in year.subsets.items()} == {
-            "MSRpar": 750, "MSRvid": 750, "SMTeuroparl": 459, "surprise.OnWN": 750, "surprise.SMTnews": 399,
-        }  # fmt: skip
-        gold_all = [float(x) for x in (SHARED_DATA / "sts12" / variant / "STS.gs.ALL.txt").read_text().split()]
-        assert [s for d in year.subsets.values() for s in d.scores] == gold_all
+    found = real_benchmarks("sts", "STS12", "STS-B", "SICK-R")
+    assert {len(data) for _, data in found["STS-B"]} == {1379}  # the test split, in every copy
+    for task, data in found["SICK-R"]:  # the SemEval-2014 test file, or the TEST rows of the full release
+        assert (len(data), data.other_split) in {(4927, 0), (4906, 9840 - 4906)}, task.name
+    for task, year in found["STS12"]:
+        assert year.name == "STS12" and len(year) == 3108 and year.unscored == 0, task.name
+        assert {k: len(v) for k, v in year.subsets.items()} == STS12_SUBSETS, task.name
+        gold_all = task.location / "STS.gs.ALL.txt"  # the release's concatenation, where the copy keeps it
+        if gold_all.is_file():
+            assert [s for d in year.subsets.values() for s in d.scores] == [float(x) for x in gold_all.read_text().split()]
 
 
-def test_real_sts_discovery_finds_every_copy():
-    tasks = discover("sts", requires_shared_data())
-    assert [t.name for t in tasks] == [
-        "STS12 original", "STS12 senteval", "STS-B original", "STS-B senteval",
-        "SICK-R full_release", "SICK-R original", "SICK-R senteval",
-    ]  # fmt: skip
+def test_real_sts_discovery_names_every_copy_apart():
+    names = [task.name for copies in real_benchmarks("sts", "STS12", "STS-B", "SICK-R").values() for task, _ in copies]
+    assert len(names) == len(set(names)) and all(name for name in names)
 
 
 def test_real_sts12_all_and_wmean_differ_and_match_an_independent_computation():
-    folder = requires_shared_data("sts12", "original")
-    scores = score_sts_year(bag_of_words, load_sts_year(folder))
+    task, year = real_benchmarks("sts", "STS12")["STS12"][0]
+    folder = task.location
+    scores = score_sts_year(bag_of_words, year)
     # independent: pandas reads each subset, drops blank gold, scipy on the concatenation and per subset
     cos_all, gold_all, per = [], [], {}
-    for name in ["MSRpar", "MSRvid", "SMTeuroparl", "surprise.OnWN", "surprise.SMTnews"]:
+    for name in STS12_SUBSETS:
         pairs = pd.read_csv(folder / f"STS.input.{name}.txt", sep="\t", header=None, quoting=3, usecols=[0, 1], keep_default_na=False)
         gold = pd.read_csv(folder / f"STS.gs.{name}.txt", header=None, skip_blank_lines=False)[0]
         a, b = bag_of_words(pairs[0].tolist()), bag_of_words(pairs[1].tolist())
