@@ -1,12 +1,21 @@
 """Word-similarity loaders, scorer and discovery: every file style, hand-computed scores, the real data's counts."""
 
+from pathlib import Path
+
 import pytest
 from conftest import real_benchmarks
 from evalkit import FakeEncoder, pair_vectors, write
 
 from mirror.errors import DataError
 from mirror.evaluation import lexical, load_multisimlex, load_word_pairs, score_word_similarity
-from mirror.evaluation.runner import discover, load_tasks
+from mirror.evaluation.runner import discover, evaluate_suite, load_tasks
+
+RELEASE = Path(__file__).parent / "fixtures" / "multisimlex_release"  # 7 rows of the official sheets, every column
+RELEASE_LANGUAGES = ["ARA", "CMN", "CYM", "ENG", "EST", "FIN", "FRA", "HEB", "POL", "RUS", "SPA", "SWA", "YUE"]
+RELEASE_NOTES = [
+    "scores.csv: column 'scores' is not a language, skipped: its name is not a 2-3 letter language code",
+    "scores.csv: column 'translation' is not a language, skipped: its name is not a 2-3 letter language code",
+]
 
 PAIRS = [("old", "new", "1.58"), ("smart", "intelligent", "9.2"), ("hard", "difficult", "8.77")]
 
@@ -106,6 +115,60 @@ def test_discovery_recognises_the_usual_distribution_names(tmp_path):
         "eval-word-vectors/EN-MEN-TR-3k.txt holds the same data as MEN: scored once",
     ]
     assert "WordSim-353 elsewhere" in [t.name for t, _ in loaded]
+
+
+def test_release_sheets_discovery_finds_exactly_the_languages():
+    tasks = discover("lexical", RELEASE)
+    assert [t.name for t in tasks] == [f"Multi-SimLex {lang}" for lang in RELEASE_LANGUAGES]
+    assert all(list(t.notes) == RELEASE_NOTES for t in tasks)
+
+
+def test_release_sheets_scores_and_words_per_language():
+    sheets = load_multisimlex(RELEASE / "scores.csv")
+    assert list(sheets) == RELEASE_LANGUAGES  # not 'scores' (the mean, with English words) nor 'translation'
+    eng = sheets["ENG"]
+    assert eng.words1 == ["arm", "hand", "automobile", "infinity", "delightful", "stop", "nicely"]
+    assert eng.scores == [
+        0.6923076923076923, 1.0, 5.6923076923076925, 0.6153846153846154, 2.6923076923076925, 0.0, 4.846153846153846,
+    ]  # fmt: skip
+    fin = sheets["FIN"]  # words from translation.csv, trailing space of 'käsi ' stripped
+    assert fin.words1[:2] == ["käsivarsi", "käsi"] and fin.words2[:2] == ["lihas", "jalkaterä"]
+    assert fin.scores == [1.2, 1.4, 6.0, 0.1, 1.0, 0.2, 2.3]
+    assert sheets["CMN"].words2 == ["肌肉", "脚", "汽车", "零", "快乐", "驾驶", "仁慈地"]
+    assert sheets["YUE"].scores[:2] == [0.5454545454545454, 1.8181818181818181]
+    est = sheets["EST"]  # row 953 has no 'EST 2' word: unscored, its score 0.9 dropped
+    assert (len(est), est.unscored) == (6, 1) and est.scores == [1.4, 1.5, 5.0, 3.0, 0.6, 3.6]
+    assert "lõpmatus" not in est.words1 and est.words1[3] == "rõõmustav"
+
+
+def test_release_non_language_columns_are_noted_in_the_results_metadata(tiny_bert):
+    table, meta = evaluate_suite("lexical", [str(tiny_bert)], RELEASE, log=lambda msg: None)
+    assert meta["notes"] == RELEASE_NOTES  # once each, though every language's task carries them
+    assert list(table.columns) == [f"Multi-SimLex {lang}" for lang in RELEASE_LANGUAGES] + ["avg"]
+    assert [t["pairs"] for t in meta["tasks"]] == [7, 7, 7, 7, 6, 7, 7, 7, 7, 7, 7, 7, 7]
+
+
+@pytest.mark.parametrize(
+    "cells, why",
+    [
+        ({"AVG 1": ["1.5", "2", "x"], "AVG 2": ["0.1", "3", "4"]}, "its word columns 'AVG 1'/'AVG 2' hold mostly numbers, not words"),
+        ({"AVG 1": ["", ""], "AVG 2": ["", ""]}, "its word columns 'AVG 1'/'AVG 2' are empty"),
+        ({"AVG 1": ["a", "1"], "AVG 2": ["b", "2"]}, None),  # half numbers: still words
+    ],
+)  # fmt: skip
+def test_a_code_shaped_column_is_a_language_only_if_its_word_columns_hold_words(cells, why):
+    header = ["ID", "ENG 1", "ENG 2", "PoS", "ENG", "AVG", "mean"]
+    words = {"ENG 1": ["arm", "roof"], "ENG 2": ["muscle", "ceiling"], "mean 1": ["arm", "roof"], "mean 2": ["a", "b"]}
+    words |= cells
+    languages, skipped = lexical.language_columns(header, words)
+    assert languages == (["ENG"] if why else ["ENG", "AVG"])
+    assert skipped == {**({"AVG": why} if why else {}), "mean": "its name is not a 2-3 letter language code"}
+
+
+def test_sheets_with_no_language_name_the_skipped_columns(tmp_path):
+    write(tmp_path / "multisimlex" / "scores.csv", "ID,scores 1,scores 2,scores\n1,arm,muscle,1.1\n2,roof,ceiling,3.6\n")
+    with pytest.raises(DataError, match=r"no language .*; 'scores' skipped: its name is not a 2-3 letter language code"):
+        load_tasks(discover("lexical", tmp_path), tmp_path)
 
 
 # ------------------------------------------------------------------------------------------ the real data

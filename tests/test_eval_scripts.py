@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_script(script, *args):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # PYTHONPATH: the script imports this checkout's `mirror`, not whichever one the environment has installed
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": path}
     return subprocess.run(
         [sys.executable, str(REPO / "eval" / script), *map(str, args)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
@@ -80,6 +82,24 @@ def test_eval_sts_script_prints_and_writes_one_comparison_table(tmp_path, tiny_b
     cos = torch.nn.functional.cosine_similarity(mean_pooled(stsb[5].tolist()), mean_pooled(stsb[6].tolist()))
     expected = spearmanr(cos.numpy(), stsb[4]).statistic * 100
     assert table.loc[rows[2], "STS-B"] == pytest.approx(expected, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_eval_lexical_script_on_the_official_multisimlex_release(tmp_path, tiny_bert):
+    release = REPO / "tests" / "fixtures" / "multisimlex_release"  # all 13 languages + 'scores', 'translation'
+    proc = run_script("eval_lexical.py", "--model", tiny_bert, "--data_dir", release, "--output_dir", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    languages = ["ARA", "CMN", "CYM", "ENG", "EST", "FIN", "FRA", "HEB", "POL", "RUS", "SPA", "SWA", "YUE"]
+    table = pd.read_csv(tmp_path / "results.csv", index_col="model")
+    assert list(table.columns) == [f"Multi-SimLex {lang}" for lang in languages] + ["avg"]
+    assert table.notna().all(axis=None) and table.abs().le(100).all(axis=None)
+    notes = json.loads((tmp_path / "results.json").read_text())["notes"]
+    assert notes == [
+        f"scores.csv: column '{column}' is not a language, skipped: its name is not a 2-3 letter language code"
+        for column in ("scores", "translation")
+    ]
+    assert [line for line in proc.stdout.splitlines() if line.startswith("note: ")] == [f"note: {n}" for n in notes]
+    assert "- Multi-SimLex EST: 6 pairs, 1 unscored dropped (scores.csv + translation.csv)" in proc.stdout
 
 
 def test_lexical_and_crosslingual_suites_in_process(tmp_path, tiny_bert, capsys):

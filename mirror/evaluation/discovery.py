@@ -52,6 +52,7 @@ class Task:
     metrics: tuple[Metric, ...]
     order: tuple = ()
     variant: str = ""
+    notes: tuple[str, ...] = ()  # what discovery skipped in its files and why: they reach results.json
 
     @property
     def name(self) -> str:

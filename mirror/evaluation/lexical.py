@@ -4,7 +4,9 @@ Each word is encoded on its own, as a string (the same `encode` as sentences). R
 folder; names are matched case-insensitively):
 
 * Multi-SimLex, official sheets: `scores.csv` (`ID, ENG 1, ENG 2, PoS, <LANG>...`) with `translation.csv`
-  (`<LANG> 1, <LANG> 2` word columns) beside it; one benchmark per language that has both words and scores.
+  (`<LANG> 1, <LANG> 2` word columns) beside it; one benchmark per language that has both words and scores. A
+  language is a column named by a 2-3 letter code (`ENG`, `CMN`, ...) whose word columns hold words; the release's
+  `scores` (the mean over languages, with English words) and `translation` (empty) columns are skipped with a note.
 * Multi-SimLex, one file per language: `<lang>.tsv` (or .txt/.csv) in a folder whose path names Multi-SimLex,
   e.g. `multisimlex/fra.tsv` with header `id word1 word2 pos score`.
 * SimLex-999: a file whose name contains `SimLex-999` / `simlex999` (official: header, score column `SimLex999`).
@@ -49,7 +51,7 @@ SCORE_NAMES = (
 WORD_SUFFIXES = {"", ".txt", ".tsv", ".csv", ".tab"}
 MEN_POS_SUFFIX = re.compile(r"-[nvj]$")
 LANG_CODE = re.compile(r"^[a-z]{2,3}$")
-MSL_WORD_COLUMN = re.compile(r"^(?P<lang>.+?) ?(?P<n>[12])$")
+MSL_LANGUAGE_COLUMN = re.compile(r"^[A-Za-z]{2,3}$")  # ISO 639-3 in the release (ENG, CMN, YUE...)
 
 
 @dataclass
@@ -173,23 +175,52 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return header, rows
 
 
-def multisimlex_languages(scores_path: Path, translation_path: Path | None) -> list[str]:
-    """Language columns of a Multi-SimLex `scores.csv` that have word columns (`<LANG> 1`, `<LANG> 2`) in
-    `translation.csv` or in `scores.csv` itself, in sheet order."""
-    header = _first_csv_row(scores_path)
-    words = set(header)
+def multisimlex_languages(scores_path: Path, translation_path: Path | None) -> tuple[list[str], dict[str, str]]:
+    """(languages, {skipped column: why}) of a Multi-SimLex `scores.csv` (`language_columns`), with the word
+    columns `<LANG> 1`/`<LANG> 2` taken from `translation.csv`, else from `scores.csv` itself. An unreadable sheet
+    gives ([], {}): its loader then says what is wrong."""
+    columns = _csv_columns(scores_path)
+    words = dict(columns)
     if translation_path is not None and translation_path.is_file():
-        words |= set(_first_csv_row(translation_path))
-    return [c for c in header if c and f"{c} 1" in words and f"{c} 2" in words]
+        words |= _csv_columns(translation_path)
+    return language_columns(list(columns), words)
 
 
-def _first_csv_row(path: Path) -> list[str]:
-    """The header cells of a CSV file ([] if it is empty or not UTF-8: its loader then says what is wrong)."""
+def language_columns(score_header: list[str], word_columns: dict[str, list[str]]) -> tuple[list[str], dict[str, str]]:
+    """Which score columns of a Multi-SimLex sheet are languages, in sheet order, and why the others are not.
+
+    A column with word columns `<col> 1` and `<col> 2` is a language when its name is a 2-3 letter code and those
+    columns hold words (some non-empty cells, at most half of them numbers). The release's `scores` (the mean over
+    languages, with English words) and `translation` (empty) are not; columns without word columns (`ID`, `PoS`)
+    are not considered at all.
+    """
+    languages, skipped = [], {}
+    for column in score_header:
+        first, second = word_columns.get(f"{column} 1"), word_columns.get(f"{column} 2")
+        if not column or first is None or second is None:
+            continue
+        cells = [c for c in first + second if c]
+        if not MSL_LANGUAGE_COLUMN.match(column):
+            skipped[column] = "its name is not a 2-3 letter language code"
+        elif not cells:
+            skipped[column] = f"its word columns '{column} 1'/'{column} 2' are empty"
+        elif 2 * sum(_is_number(c) for c in cells) > len(cells):
+            skipped[column] = f"its word columns '{column} 1'/'{column} 2' hold mostly numbers, not words"
+        else:
+            languages.append(column)
+    return languages, skipped
+
+
+def _csv_columns(path: Path) -> dict[str, list[str]]:
+    """{header cell: the column's cells} of a CSV file, leniently ({} if it is not UTF-8 or not CSV)."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
-            return [h.strip() for h in next(csv.reader(f), [])]
-    except UnicodeDecodeError:
-        return []
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error):
+        return {}
+    if not rows:
+        return {}
+    return {h.strip(): [r[i].strip() for r in rows[1:] if i < len(r)] for i, h in enumerate(rows[0])}
 
 
 @lru_cache(maxsize=4)
@@ -209,7 +240,8 @@ def load_multisimlex(
     `translation.csv` (words `<LANG> 1`, `<LANG> 2`; English words may also come from `scores.csv`).
 
     Rows are matched by `ID` when both sheets have one (else by position). Returns {language: WordPairs} for
-    every language with both words and scores; an empty score or word cell is an unscored pair (counted).
+    every language with both words and scores (`language_columns`: the release's `scores` and `translation`
+    columns are not languages); an empty score or word cell is an unscored pair (counted).
     """
     scores_path = Path(scores_path)
     header, rows = _read_csv(scores_path)
@@ -229,9 +261,15 @@ def load_multisimlex(
                         f"{translation_path}, line {line_b}: ID {b[j]!r} but {scores_path}, line {line_a} has ID {a[i]!r}"
                     )
         sheets.insert(0, (translation_path, t_header, t_rows))
-    languages = multisimlex_languages(scores_path, translation_path)
+    words = {}  # word columns: translation.csv's where both sheets have one, as `word_sheet` below picks them
+    for _, sheet_header, sheet_rows in reversed(sheets):
+        words |= {h: [row[i] for _, row in sheet_rows] for i, h in enumerate(sheet_header)}
+    languages, skipped = language_columns(header, words)
     if not languages:
-        raise DataError(f"{scores_path}, line 1: no language with a score column and '<LANG> 1'/'<LANG> 2' word columns")
+        why = "".join(f"; '{c}' skipped: {reason}" for c, reason in skipped.items())
+        raise DataError(
+            f"{scores_path}, line 1: no language with a score column and '<LANG> 1'/'<LANG> 2' word columns{why}"
+        )
     out = {}
     for lang in languages:
         word_sheet = next(s for s in sheets if f"{lang} 1" in s[1] and f"{lang} 2" in s[1])
@@ -326,10 +364,12 @@ def find_tasks(data_dir: str | os.PathLike) -> list[Task]:
             translation = path.parent / "translation.csv"
             translation = translation if translation.is_file() else None
             files = (path,) + ((translation,) if translation else ())
-            languages = multisimlex_languages(path, translation)
+            languages, skipped = multisimlex_languages(path, translation)
+            where = "/".join(relative_parts(path, data_dir))
+            notes = tuple(f"{where}: column '{c}' is not a language, skipped: {why}" for c, why in skipped.items())
             for lang in languages:
                 load = partial(_msl_language, path, translation, lang)
-                tasks.append(_task(f"Multi-SimLex {lang}", "Multi-SimLex", files, path, load, (1, 0)))
+                tasks.append(_task(f"Multi-SimLex {lang}", "Multi-SimLex", files, path, load, (1, 0), notes))
             if not languages and (translation or any("multisimlex" in f for f in folder_names(path, data_dir))):
                 # a Multi-SimLex sheet without a usable header (empty, not UTF-8, no language): its loader says why
                 tasks.append(_task("Multi-SimLex", "Multi-SimLex", files, path, partial(load_multisimlex, path, translation), (1, 0)))
@@ -348,7 +388,7 @@ def _msl_language(scores_path: Path, translation_path: Path | None, lang: str) -
     return sheets[lang]
 
 
-def _task(benchmark, family, files, location, load, order) -> Task:
+def _task(benchmark, family, files, location, load, order, notes=()) -> Task:
     return Task(
         benchmark=benchmark,
         family=family,
@@ -358,4 +398,5 @@ def _task(benchmark, family, files, location, load, order) -> Task:
         score=score_word_similarity,
         metrics=(Metric("spearman", "", "avg"),),
         order=(order[0], benchmark, order[1]),
+        notes=notes,
     )

@@ -154,7 +154,8 @@ def discover(suite: str, data_dir: str | Path, tasks: Sequence[str] | None = Non
 
 def load_tasks(tasks: list[Task], data_dir: Path) -> tuple[list[tuple[Task, Any]], list[str]]:
     """Load every task once; a copy whose data equals an already loaded copy of the same benchmark is dropped
-    (with a note), and the remaining copies are renamed apart again."""
+    (with a note), and the remaining copies are renamed apart again. Notes: the tasks' own (`Task.notes`, once
+    each), then the dropped copies, then the STS gold files without an input file."""
     kept: list[tuple[Task, Any]] = []
     dropped: list[tuple[Task, Task]] = []
     for task in tasks:
@@ -165,7 +166,8 @@ def load_tasks(tasks: list[Task], data_dir: Path) -> tuple[list[tuple[Task, Any]
             continue
         kept.append((task, data))
     assign_variants([t for t, _ in kept], data_dir)
-    notes = [
+    notes = list(dict.fromkeys(note for task in tasks for note in task.notes))
+    notes += [
         f"{', '.join(_rel(f, data_dir) for f in task.files)} holds the same data as {twin.name}: scored once"
         for task, twin in dropped
     ]
@@ -299,8 +301,11 @@ def main(suite: str, argv: list[str] | None = None, description: str | None = No
         raise ConfigError(f"--csls_k must be at least 1, got {csls_k}")
     data_dir = Path(args.data_dir)
     if args.list_tasks:
-        for task in discover(suite, data_dir, args.tasks, csls_k):
+        found = discover(suite, data_dir, args.tasks, csls_k)
+        for task in found:
             print(f"{task.name}: {', '.join(_rel(f, data_dir) for f in task.files)}")
+        for note in dict.fromkeys(note for task in found for note in task.notes):
+            print(f"note: {note}")
         return None
     logging.getLogger("transformers").setLevel(logging.ERROR)
     table, meta = evaluate_suite(
