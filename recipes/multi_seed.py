@@ -7,7 +7,7 @@ CPU, offline (three sentence runs into outputs/sentence_minilm/seed1, seed2, see
 With an evaluation per seed ({encoder}, {run_dir} and {seed} are filled in; the command must write
 {run_dir}/results.csv, first column `model`, a numeric column per benchmark):
     python recipes/multi_seed.py --level sentence --seeds 1 2 3 --config recipes/configs/sentence_bert-base-uncased.yaml \
-        --eval_command "python eval/eval_sts.py --model {encoder} --data_dir ../shared/data --output_dir {run_dir}"
+        --eval_command "python eval/eval_sts.py --model {encoder} --output_dir {run_dir}"
 
 One GPU: add --bf16. Several GPUs: prefix `accelerate launch --config_file recipes/accelerate/multi_gpu.yaml
 --num_processes 4` and set --per_device_train_batch_size 50, as for train_sentence.py.

@@ -89,6 +89,24 @@ def recipe_script(name: str):
     return types.SimpleNamespace(**runpy.run_path(str(REPO / "recipes" / f"{name}.py"), run_name=f"recipes.{name}"))
 
 
+def benchmark_script(name: str):
+    """A benchmark script's globals, as `recipe_script` gives a recipe's. The scripts import their sibling
+    benchmarks/benchkit.py, found on sys.path when run as `python benchmarks/<name>.py`; here it is loaded from its
+    file and registered as `benchkit` first (importlib's "import a source file directly"), so sys.path is untouched."""
+    import importlib.util
+    import runpy
+    import sys
+    import types
+
+    folder = REPO / "benchmarks"
+    if "benchkit" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("benchkit", folder / "benchkit.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["benchkit"] = module
+        spec.loader.exec_module(module)
+    return types.SimpleNamespace(**runpy.run_path(str(folder / f"{name}.py"), run_name=f"benchmarks.{name}"))
+
+
 def requires_shared_data(*parts: str):
     """Data in ../shared/data is part of this workplace (and of CI); fail loudly, never skip, if it is missing."""
     path = SHARED_DATA.joinpath(*parts)
