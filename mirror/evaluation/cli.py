@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..config import POOLING_CHOICES
 from ..errors import ConfigError
-from .datadir import default_data_dir, require_data_dir
+from .datadir import DOWNLOAD_COMMAND, ENV_VAR, default_data_dir, require_data_dir
 from .discovery import relative_name
 from .report import to_markdown, write_results
 from .suite import SUITES, discover, evaluate_suite
@@ -44,8 +44,8 @@ def add_common_flags(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     )  # fmt: skip
     parser.add_argument(
         "--data_dir",
-        help=f"folder searched (recursively) for benchmark files (default: $MIRROR_BENCHMARK_DATA, else "
-        f"{default_data_dir()}, the folder python eval/download_benchmarks.py fills)",
+        help=f"folder searched (recursively) for benchmark files (default: {default_data_dir()}, that is "
+        f"${ENV_VAR} if set, else ~/.cache/mirror/benchmarks: the folder `{DOWNLOAD_COMMAND}` fills)",
     )
     parser.add_argument(
         "--tasks", nargs="+", action="extend", metavar="NAME",
