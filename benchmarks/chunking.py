@@ -7,6 +7,8 @@ per batch, their padding share and the number of chunks.
 
     python benchmarks/chunking.py                                    # sentences: 200 pairs, max length 50
     python benchmarks/chunking.py --train_file data/words/en.txt --max_length 25 --span 0 --temperature 0.2
+
+Run from the repository root (the default --train_file is relative to it); it needs only the mirror package.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@
 
 Prints, for each contender: wall time of collation / forward / loss / backward / optimizer step, the padding
 share of the tokens it pushed through the encoder, and the top operators by self CPU time.
+Run from the repository root as `python benchmarks/profile_step.py` (it imports its sibling benchmarks/benchkit.py;
+install benchmarks/requirements.txt first).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import mirror
-from mirror.benchmarking import peer_model, st_transformer
+from benchkit import peer_model, st_transformer
 from mirror.collator import MirrorCollator
 from mirror.data import load_corpus
 from mirror.losses import info_nce_loss

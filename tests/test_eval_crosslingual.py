@@ -10,7 +10,7 @@ from evalkit import FakeEncoder, angle, write
 from mirror.errors import DataError
 from mirror.evaluation import load_bli_dictionary, load_parallel, score_bli, score_tatoeba
 from mirror.evaluation.crosslingual import Dictionary, ParallelSentences, bli_pair
-from mirror.evaluation.runner import discover, load_tasks
+from mirror.evaluation.suite import discover, load_tasks
 
 # Sources s1 = e1, s2 = e2, s3 = h. The hub h is close to s1 and s2 (cos 0.7): s1's nearest target is h (wrong),
 # but CSLS penalises h for being near every source, so s1 retrieves t1. Cosines to (s1, s2, s3):

@@ -8,7 +8,7 @@ from evalkit import FakeEncoder, pair_vectors, write
 
 from mirror.errors import DataError
 from mirror.evaluation import lexical, load_multisimlex, load_word_pairs, score_word_similarity
-from mirror.evaluation.runner import discover, evaluate_suite, load_tasks
+from mirror.evaluation.suite import discover, evaluate_suite, load_tasks
 
 RELEASE = Path(__file__).parent / "fixtures" / "multisimlex_release"  # 7 rows of the official sheets, every column
 RELEASE_LANGUAGES = ["ARA", "CMN", "CYM", "ENG", "EST", "FIN", "FRA", "HEB", "POL", "RUS", "SPA", "SWA", "YUE"]

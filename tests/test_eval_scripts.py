@@ -1,7 +1,12 @@
-"""The eval/ scripts end to end, as a user runs them: printed table, results.csv/json/png, errors, independence."""
+"""The eval/ scripts end to end, as a user runs them: printed table, results.csv/json/png, errors, independence;
+each script's own flags; the default data folder."""
 
+import dataclasses
+import importlib
 import json
 import os
+import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +20,23 @@ from evalkit import write
 from scipy.stats import spearmanr
 from transformers import AutoModel, AutoTokenizer
 
-from mirror.evaluation import runner
+from mirror.errors import run_cli
+from mirror.evaluation import suite
+from mirror.evaluation.datadir import ENV_VAR
 
 REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = ("eval_sts", "eval_lexical", "eval_crosslingual")
+
+
+def eval_main(name):
+    """An eval script's `main`, loaded the way `recipe_script` loads a recipe (runpy, not as __main__)."""
+    return runpy.run_path(str(REPO / "eval" / f"{name}.py"), run_name=f"eval.{name}")["main"]
 
 
 def run_script(script, *args):
-    # PYTHONPATH: the script imports this checkout's `mirror`, not whichever one the environment has installed
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": path}
+    # PYTHONPATH: the `mirror` of this checkout, even where the installed (editable) one is another checkout's
+    pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": pythonpath}
     return subprocess.run(
         [sys.executable, str(REPO / "eval" / script), *map(str, args)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
@@ -43,6 +56,7 @@ def sts_dir(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_eval_sts_script_prints_and_writes_one_comparison_table(tmp_path, tiny_bert, sts_dir):
     out = tmp_path / "results"
     minilm = minilm_path()
@@ -102,16 +116,26 @@ def test_eval_lexical_script_on_the_official_multisimlex_release(tmp_path, tiny_
     assert "- Multi-SimLex EST: 6 pairs, 1 unscored dropped (scores.csv + translation.csv)" in proc.stdout
 
 
-def test_lexical_and_crosslingual_suites_in_process(tmp_path, tiny_bert, capsys):
+@pytest.fixture
+def word_dir(tmp_path):
+    root = tmp_path / "data"
     root = tmp_path / "data"
     write(root / "SimLex-999.txt", "word1\tword2\tPOS\tSimLex999\nold\tnew\tA\t1.58\nsmart\tintelligent\tA\t9.2\nhard\tdifficult\tA\t8.77\nhappy\tcheerful\tA\t9.55\n")
     write(root / "MEN" / "MEN_dataset_natural_form_full", "sun sunlight 50.0\nbakery bread 45\nrain dog 3\n")
     write(root / "dictionaries" / "en-fr.5000-6500.txt", "dog chien\ncat chat\ncat matou\nhouse maison\n")
     write(root / "tatoeba" / "tatoeba.fra-eng.fra", "Le chien dort.\nIl pleut.\nJ'aime le thé.\n")
     write(root / "tatoeba" / "tatoeba.fra-eng.eng", "The dog sleeps.\nIt is raining.\nI like tea.\n")
-    lexical = runner.main("lexical", ["--model", str(tiny_bert), "--data_dir", str(root), "--output_dir", str(tmp_path / "lex")])
+    return root
+
+
+@pytest.mark.slow
+def test_lexical_and_crosslingual_suites_in_process(tmp_path, tiny_bert, word_dir, capsys):
+    root = word_dir
+    lexical = eval_main("eval_lexical")(["--model", str(tiny_bert), "--data_dir", str(root), "--output_dir", str(tmp_path / "lex")])
     assert list(lexical.columns) == ["SimLex-999", "MEN", "avg"]
-    cross = runner.main("crosslingual", ["--model", str(tiny_bert), "--data_dir", str(root), "--tasks", "bli", "Tatoeba*"])
+    cross = eval_main("eval_crosslingual")(
+        ["--model", str(tiny_bert), "--data_dir", str(root), "--tasks", "bli", "Tatoeba*", "--csls_k", "2", "--output_dir", str(tmp_path / "x")]
+    )
     assert list(cross.columns) == [
         "BLI en-fr MUSE (NN)", "BLI en-fr MUSE (CSLS)", "Tatoeba fra-eng (fra->eng)", "Tatoeba fra-eng (eng->fra)",
         "BLI avg (NN)", "BLI avg (CSLS)", "Tatoeba avg",
@@ -120,9 +144,25 @@ def test_lexical_and_crosslingual_suites_in_process(tmp_path, tiny_bert, capsys)
     assert all(0 <= v <= 100 for v in values) and values["Tatoeba avg"] == pytest.approx(values.iloc[2:4].mean())
     printed = capsys.readouterr().out
     assert "BLI en-fr MUSE: 4 pairs, 3 source words, 4 target words" in printed
-    assert json.loads((tmp_path / "lex" / "results.json").read_text())["tasks"][0]["pairs"] == 4
+    lexical_meta = json.loads((tmp_path / "lex" / "results.json").read_text())
+    assert lexical_meta["tasks"][0]["pairs"] == 4 and "csls_k" not in lexical_meta
+    assert json.loads((tmp_path / "x" / "results.json").read_text())["csls_k"] == 2  # the script's own flag
 
 
+def test_csls_k_reaches_the_bli_scorer(monkeypatch, word_dir):
+    """--csls_k travels as a task option to the crosslingual find function (and from there to score_bli)."""
+    seen = []
+    spec = suite.SUITES["crosslingual"]
+    recording = dataclasses.replace(spec, find=lambda data_dir, **options: seen.append(options) or spec.find(data_dir, **options))
+    monkeypatch.setitem(suite.SUITES, "crosslingual", recording)
+    eval_main("eval_crosslingual")(["--data_dir", str(word_dir), "--list_tasks", "--csls_k", "3"])
+    eval_main("eval_crosslingual")(["--data_dir", str(word_dir), "--list_tasks"])
+    assert seen == [{"csls_k": 3}, {"csls_k": 10}]
+    bli = suite.discover("crosslingual", word_dir, ["BLI"], {"csls_k": 3})[0]
+    assert bli.score.keywords == {"csls_k": 3}
+
+
+@pytest.mark.slow
 def test_user_errors_exit_2_with_the_file_and_line(tmp_path):
     write(tmp_path / "sts-test.csv", "g\tf\ty\t1\t2.0\tA\tB\ng\tf\ty\t2\tfive\tC\tD\n")
     proc = run_script("eval_sts.py", "--model", "no-such-model", "--data_dir", tmp_path)
@@ -133,7 +173,7 @@ def test_user_errors_exit_2_with_the_file_and_line(tmp_path):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--data_dir", "{tmp}/none", "--model", "m"], "--data_dir {tmp}/none: no such folder"),
+        (["--data_dir", "{tmp}/none", "--model", "m"], "--data_dir {tmp}/none: no such folder; fetch the benchmarks into it with `python eval/download_benchmarks.py --output_dir {tmp}/none`"),
         (["--data_dir", "{tmp}/empty", "--model", "m"], "no STS benchmark found; recognised files: STS.input"),
         (["--data_dir", "{data}", "--model", "m", "--tasks", "STS17"], "--tasks 'STS17': no sts benchmark of that name"),
         (["--data_dir", "{data}", "--model", "a", "b", "--pooling", "cls", "mean", "cls"], "give one value for all models or one per model"),
@@ -145,13 +185,77 @@ def test_argument_errors(tmp_path, argv, message):
     data = write(tmp_path / "d" / "sts-test.csv", "g\tf\ty\t1\t2.0\tA\tB\ng\tf\ty\t2\t3.0\tC\tD\n").parent
     (tmp_path / "empty").mkdir()
     argv = [a.format(tmp=tmp_path, data=data) for a in argv]
-    with pytest.raises(Exception, match=message.format(tmp=tmp_path).replace("(", r"\(")):
-        runner.main("sts", argv)
+    with pytest.raises(Exception, match=re.escape(message.format(tmp=tmp_path))):
+        eval_main("eval_sts")(argv)
+
+
+def test_csls_k_must_be_positive(tmp_path):
+    with pytest.raises(Exception, match="--csls_k must be at least 1, got 0"):
+        eval_main("eval_crosslingual")(["--data_dir", str(tmp_path), "--csls_k", "0"])
+
+
+@pytest.mark.parametrize(
+    "script, flags",
+    [
+        ("eval_sts", ["--csls_k", "5"]),
+        ("eval_lexical", ["--csls_k", "5"]),
+        ("eval_lexical", ["--per_subset"]),
+        ("eval_crosslingual", ["--per_subset"]),
+    ],
+)
+def test_suite_flags_belong_to_their_script(tmp_path, capsys, script, flags):
+    """--per_subset exists only in eval_sts.py, --csls_k only in eval_crosslingual.py."""
+    with pytest.raises(SystemExit) as exit_info:
+        eval_main(script)(["--data_dir", str(tmp_path), "--list_tasks", *flags])
+    assert exit_info.value.code == 2 and f"unrecognized arguments: {flags[0]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("argv", [["--list_tasks"], ["--model", "m"]])
+def test_missing_default_data_dir_names_the_download_command(tmp_path, monkeypatch, capsys, script, argv):
+    missing = tmp_path / "not-downloaded"
+    monkeypatch.setenv(ENV_VAR, str(missing))
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(eval_main(script), argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --data_dir {missing}: no such folder; fetch the benchmarks into it with `python eval/download_benchmarks.py`"
+    ]
+
+
+def test_default_data_dir_is_used_without_the_flag(monkeypatch, capsys, word_dir):
+    monkeypatch.setenv(ENV_VAR, str(word_dir))
+    eval_main("eval_crosslingual")(["--list_tasks", "--tasks", "Tatoeba"])
+    assert capsys.readouterr().out.splitlines() == [
+        "Tatoeba fra-eng: tatoeba/tatoeba.fra-eng.fra, tatoeba/tatoeba.fra-eng.eng"
+    ]
+    eval_main("eval_lexical")(["--list_tasks"])
+    assert capsys.readouterr().out.splitlines() == [
+        "SimLex-999: SimLex-999.txt", "MEN: MEN/MEN_dataset_natural_form_full"
+    ]
+    monkeypatch.setenv(ENV_VAR, str(word_dir / "MEN"))  # the variable, not a cached value, decides
+    eval_main("eval_lexical")(["--list_tasks"])
+    assert capsys.readouterr().out.splitlines() == ["MEN: MEN_dataset_natural_form_full"]
+
+
+def test_an_explicit_data_dir_beats_the_default(tmp_path, monkeypatch, capsys, word_dir):
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "not-downloaded"))
+    eval_main("eval_lexical")(["--list_tasks", "--data_dir", str(word_dir / "MEN")])
+    assert capsys.readouterr().out.splitlines() == ["MEN: MEN_dataset_natural_form_full"]
+
+
+def test_runner_is_a_deprecated_alias_of_suite():
+    with pytest.warns(DeprecationWarning, match="mirror.evaluation.suite"):
+        runner = importlib.reload(importlib.import_module("mirror.evaluation.runner"))
+    assert runner.evaluate_suite is suite.evaluate_suite and runner.discover is suite.discover
+    from mirror.evaluation import evaluate_suite
+
+    assert evaluate_suite is suite.evaluate_suite
 
 
 def test_list_tasks_on_the_real_data(capsys):
     root = benchmark_data()
-    runner.main("crosslingual", ["--data_dir", str(root), "--list_tasks", "--tasks", "Tatoeba"])
+    eval_main("eval_crosslingual")(["--data_dir", str(root), "--list_tasks", "--tasks", "Tatoeba"])
     listed = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
     assert {"Tatoeba deu-eng", "Tatoeba fra-eng", "Tatoeba rus-eng"} <= set(listed)
     for name, files in listed.items():  # each pair: its two aligned files, paths relative to --data_dir

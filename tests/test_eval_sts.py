@@ -12,7 +12,7 @@ from scipy.stats import spearmanr
 from mirror.errors import DataError
 from mirror.evaluation import CachedEncoder, load_sick, load_sts_year, load_stsb, score_sts, score_sts_year
 from mirror.evaluation import sts
-from mirror.evaluation.runner import discover, load_tasks
+from mirror.evaluation.suite import discover, load_tasks
 
 
 def make_year(folder, subsets: dict[str, tuple[list[float], list[str]]], prefix="STS"):

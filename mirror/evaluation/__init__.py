@@ -7,13 +7,15 @@
     score_sts(lambda texts: encode(encoder, texts), load_stsb("data/stsb/sts-dev.csv"))  # {'spearman': ..., 'pairs': 1500}
 
 Modules: `sts` (STS12-16, STS-B, SICK-R), `lexical` (SimLex-999, Multi-SimLex, WordSim-353, MEN), `crosslingual`
-(BLI, Tatoeba), `report` (tables, CSV/JSON/PNG), `runner` (what the eval/ scripts run; `evaluate_suite`).
+(BLI, Tatoeba), `discovery` (benchmarks found by file name), `report` (tables, CSV/JSON/PNG), `suite`
+(`evaluate_suite`: a suite's benchmarks, every model, one table), `cli` (the eval/ scripts' common flags, printing
+and writing), `datadir` (the default benchmark folder).
 """
 
 from .common import CachedEncoder
 from .crosslingual import load_bli_dictionary, load_parallel, score_bli, score_tatoeba
 from .lexical import load_multisimlex, load_word_pairs, score_word_similarity
-from .runner import evaluate_suite
+from .suite import evaluate_suite
 from .sts import load_sick, load_stsb, load_sts_subset, load_sts_year, score_sts, score_sts_year
 
 __all__ = [

@@ -49,6 +49,7 @@ XLING_TEST = re.compile(r"^yacle\.test\.freq\.[^.]+\.(?P<src>[a-z]{2,3})-(?P<tgt
 PAIR_TOKEN = re.compile(r"^(?P<src>[a-z]{2,3})[-_](?P<tgt>[a-z]{2,3})$", re.I)
 TATOEBA = re.compile(r"^tatoeba\.(?P<a>[a-z_]+)-(?P<b>[a-z_]+)\.(?P<side>[a-z_]+)$", re.I)
 CHUNK = 1024
+CSLS_K = 10  # neighbours in CSLS's hubness penalty (Conneau et al. 2018)
 
 
 @dataclass
@@ -151,7 +152,7 @@ def _topk_mean(sims: np.ndarray, k: int) -> np.ndarray:
     return np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
 
 
-def score_bli(encode: EncodeFn, data: Dictionary, csls_k: int = 10) -> dict[str, float]:
+def score_bli(encode: EncodeFn, data: Dictionary, csls_k: int = CSLS_K) -> dict[str, float]:
     """Precision@1 x 100 of NN and CSLS retrieval over the dictionary's target words ('nn', 'csls')."""
     gold = data.gold()
     src_words = list(gold)
@@ -214,7 +215,7 @@ def bli_pair(name: str) -> tuple[str, str, str] | None:
     return None
 
 
-def find_tasks(data_dir: str | os.PathLike, csls_k: int = 10) -> list[Task]:
+def find_tasks(data_dir: str | os.PathLike, csls_k: int = CSLS_K) -> list[Task]:
     """BLI test dictionaries and Tatoeba pairs below `data_dir`: BLI first (by pair), then Tatoeba."""
     data_dir = Path(data_dir)
     tasks: list[Task] = []

@@ -96,6 +96,11 @@ def relative_parts(path: Path, data_dir: Path) -> tuple[str, ...]:
         return path.parts
 
 
+def relative_name(path: Path, data_dir: Path) -> str:
+    """`path` below `data_dir` as a slash-separated string, as the tables and listings show it."""
+    return "/".join(relative_parts(path, data_dir))
+
+
 def assign_variants(tasks: list[Task], data_dir: Path) -> None:
     """Give copies of one benchmark distinct names from the part of their path that differs."""
     groups: dict[str, list[Task]] = {}

@@ -1,5 +1,12 @@
-"""Pieces of the benchmark scripts (benchmarks/): the peer recipe (sentence-transformers' unsupervised SimCSE),
-step timing, token counting and memory probes, worker processes. sentence-transformers is imported lazily."""
+"""Pieces of the benchmark scripts: the peer recipe (sentence-transformers' unsupervised SimCSE), step timing,
+token counting and memory probes, worker processes. sentence-transformers is imported lazily.
+
+Not part of the `mirror` package: only benchmarks/ uses it, and it needs what the package does not declare
+(sentence-transformers, psutil; `pip install -r benchmarks/requirements.txt` or `pip install -e .[bench]`).
+The scripts are run as `python benchmarks/<script>.py`, which puts this folder first on sys.path, so they import
+it as a sibling module (`from benchkit import peer_model`); tests load the scripts with `benchmark_script(name)`
+in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
