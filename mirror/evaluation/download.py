@@ -279,8 +279,8 @@ def read_member(archive: Path, member: str) -> bytes:
             names = [m.name for m in tf.getmembers() if m.isfile()]
             handle = tf.extractfile(_pick(names, member, archive))
             return handle.read()
-    except tarfile.TarError as err:
-        raise _Failure(f"not a zip or tar archive ({err})") from None
+    except tarfile.TarError:
+        raise _Failure(f"not a zip or tar archive ({archive.stat().st_size} bytes)") from None
 
 
 def _pick(names: list[str], member: str, archive: Path) -> str:
@@ -356,7 +356,7 @@ WRITERS: dict[str, Callable[[Any], bytes]] = {"stsb_release": write_stsb_release
 # one benchmark
 
 
-def _verify(spec: FileSpec, data: bytes) -> dict[str, Any]:
+def _verify(spec: FileSpec, data: bytes, fetched_from: str) -> dict[str, Any]:
     """Check one file's bytes against its spec; the manifest record of what was found."""
     _check_digests(data, {"sha256": spec.sha256, "sha1": spec.sha1}, spec.path)
     found = ROW_COUNTERS[spec.count](data)
@@ -368,6 +368,7 @@ def _verify(spec: FileSpec, data: bytes) -> dict[str, Any]:
     return {
         "path": spec.path,
         "source": spec.source,
+        "fetched_from": fetched_from,
         "bytes": len(data),
         "sha256": _digest(data, "sha256"),
         "checksum": "+".join(checks) if checks else UNVERIFIED,
@@ -419,13 +420,13 @@ def download_benchmark(
                             raise
                         fetched[url] = dest
                     data = read_member(fetched[url], spec.member) if spec.member else fetched[url].read_bytes()
-                record = _verify(spec, data)
+                record = _verify(spec, data, where)
             except _Failure as err:
                 if spec.url:  # a complete but wrong download is fetched afresh next time (a .part is resumed)
                     url = mirrored(spec.url, mirror_url)
                     fetched.pop(url, None)
                     cache_path(output_dir, url).unlink(missing_ok=True)
-                raise DownloadError(f"{bench.name}: {where}: {err}") from None
+                raise DownloadError(" ".join(f"{bench.name}: {where}: {err}".split())) from None  # one line
             target = staging / spec.path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
@@ -458,6 +459,7 @@ def _manifest_entry(bench: Benchmark, records: list[dict], mirror_url: str | Non
         "folder": bench.folder,
         "suite": bench.suite,
         "sources": sorted({r["source"] for r in records}),
+        "fetched_from": sorted({r["fetched_from"] for r in records}),
         "mirror_url": mirror_url,
         "hub_dir": str(hub_dir) if hub_dir else None,
         "license": bench.license,
