@@ -1,4 +1,5 @@
-"""evaluation/download.py, offline: fixture releases served from 127.0.0.1 in the shapes of the real sources.
+"""evaluation/download.py (with sources.py and fetch.py), offline: fixture releases served from 127.0.0.1 in the
+shapes of the real sources.
 
 The fixture sources file is the packaged one with each file's bytes replaced by a few made-up lines of the same
 format (and its checksums/rows recomputed where the real file has them), zipped or tarred where the real file is an
@@ -24,10 +25,13 @@ import pytest
 
 from mirror.errors import ConfigError, DataError
 from mirror.evaluation import download as dl
-from mirror.evaluation.runner import discover
+from mirror.evaluation import fetch
+from mirror.evaluation import sources as src
+from mirror.evaluation.suite import discover
 
 REPO = Path(__file__).resolve().parents[1]
 SCORE = ["4.2", "1.0", "3.5", "0.6", "2.8"]
+MEN_FILE = "MEN_dataset_natural_form_full"
 MSL_LANGS = "ARA CMN CYM ENG EST FIN FRA HEB POL RUS SPA SWA YUE".split()
 
 
@@ -40,7 +44,8 @@ def fixture_bytes(path: str) -> bytes:
     if ".gs." in name:
         text = "4.2\n\n3.5\n0.6\n2.8\n"  # a blank line = an unscored pair
     elif ".input." in name:
-        text = "".join(f"a man plays {w}\ta man is playing {w}\n" for w in ("guitar", "flute", "drums", "piano", "cello"))
+        words = ("guitar", "flute", "drums", "piano", "cello")
+        text = "".join(f"a man plays {w}\ta man is playing {w}\n" for w in words)
     elif name == "SICK_test_annotated.txt":
         text = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\n" + "".join(
             f"{i}\tA dog runs {w}\tA dog is running {w}\t{s}\tNEUTRAL\n" for i, (w, s) in enumerate(zip("abcd", SCORE))
@@ -51,11 +56,13 @@ def fixture_bytes(path: str) -> bytes:
         )
     elif name == "scores.csv":
         text = "ID,ENG 1,ENG 2,PoS,scores," + ",".join(MSL_LANGS) + "\n" + "".join(
-            f"{i},w{i},v{i},nouns,x," + ",".join(SCORE[(i + j) % 5] for j in range(len(MSL_LANGS))) + "\n" for i in range(1, 4)
+            f"{i},w{i},v{i},nouns,x," + ",".join(SCORE[(i + j) % 5] for j in range(len(MSL_LANGS))) + "\n"
+            for i in range(1, 4)
         )
     elif name == "translation.csv":
         text = "ID,ENG 1,ENG 2,PoS," + ",".join(f"{L} 1,{L} 2" for L in MSL_LANGS) + "\n" + "".join(
-            f"{i},w{i},v{i},nouns," + ",".join(f"{L.lower()}{i}a,{L.lower()}{i}b" for L in MSL_LANGS) + "\n" for i in range(1, 4)
+            f"{i},w{i},v{i},nouns," + ",".join(f"{L.lower()}{i}a,{L.lower()}{i}b" for L in MSL_LANGS) + "\n"
+            for i in range(1, 4)
         )
     elif name == "combined.csv":
         text = "Word 1,Word 2,Human (mean)\nlove,sex,6.77\ntiger,cat,7.35\nbook,paper,7.46\n"
@@ -98,18 +105,18 @@ STSB_ROWS = {
 
 def build_fixture(tmp: Path) -> tuple[dict, dict[str, bytes]]:
     """(the real sources JSON with fixture facts, {url path served: bytes}) + the Hub stand-in under tmp/hub."""
-    doc = json.loads(dl.SOURCES_FILE.read_text(encoding="utf-8"))
+    doc = json.loads(src.SOURCES_FILE.read_text(encoding="utf-8"))
     served: dict[str, bytes] = {}
     archives: dict[str, dict[str, bytes]] = {}
     for bench in doc["benchmarks"].values():
         for spec in bench["files"]:
             data = fixture_bytes(spec["path"])
             if spec.get("hub"):
-                data = dl.write_stsb_release([dict(zip(STSB_ROWS, r)) for r in zip(*STSB_ROWS.values())])
+                data = fetch.write_stsb_release([dict(zip(STSB_ROWS, r)) for r in zip(*STSB_ROWS.values())])
             for algo in ("sha256", "sha1"):
                 if spec.get(algo):
                     spec[algo] = hashlib.new(algo, data).hexdigest()
-            if spec.get("rows") != dl.UNVERIFIED:
+            if spec.get("rows") != src.UNVERIFIED:
                 spec["rows"] = dl.ROW_COUNTERS[spec["count"]](data)
             if spec.get("distinct_sources"):
                 spec["distinct_sources"] = dl.distinct_sources(data)
@@ -127,7 +134,7 @@ def build_fixture(tmp: Path) -> tuple[dict, dict[str, bytes]]:
 
     hub = doc["benchmarks"]["STS-B"]["files"][0]["hub"]
     datasets.DatasetDict({"test": datasets.Dataset.from_dict(STSB_ROWS)}).save_to_disk(str(tmp / "hub" / hub["id"]))
-    return doc, {"/" + dl.mirrored(url, "x")[2:]: data for url, data in served.items()}
+    return doc, {"/" + fetch.mirrored(url, "x")[2:]: data for url, data in served.items()}
 
 
 class Server:
@@ -200,11 +207,12 @@ def env(fixture_release, tmp_path):
         kw.setdefault("mirror_url", server.url)
         return dl.download(out, names, hub_dir=fixture_release["hub_dir"], progress=False, sources=path, **kw)
 
-    return {"doc": doc, "server": server, "out": out, "run": run, "tmp": tmp_path, "hub_dir": fixture_release["hub_dir"]}
+    hub_dir = fixture_release["hub_dir"]
+    return {"doc": doc, "server": server, "out": out, "run": run, "tmp": tmp_path, "hub_dir": hub_dir}
 
 
 def served_path(url: str) -> str:
-    return "/" + dl.mirrored(url, "x")[2:]
+    return "/" + fetch.mirrored(url, "x")[2:]
 
 
 def first_url(doc, name):
@@ -215,8 +223,8 @@ def first_url(doc, name):
 
 
 def test_real_sources_are_complete_and_in_recognised_layouts():
-    doc = json.loads(dl.SOURCES_FILE.read_text(encoding="utf-8"))
-    sources = dl.load_sources()
+    doc = json.loads(src.SOURCES_FILE.read_text(encoding="utf-8"))
+    sources = src.load_sources()
     assert set(sources) == {
         "STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R", "SimLex-999", "Multi-SimLex", "WordSim-353",
         "MEN", "BLI MUSE", "BLI XLING", "Tatoeba",
@@ -231,9 +239,10 @@ def test_real_sources_are_complete_and_in_recognised_layouts():
             if spec.url:
                 assert spec.url.startswith(("http://", "https://")) and "shared" not in spec.url, spec.url
             else:
-                assert {"id", "revision", "split"} <= set(spec.hub) and re.fullmatch(r"[0-9a-f]{40}", spec.hub["revision"])
-                assert spec.writer in dl.WRITERS
-            assert spec.rows == dl.UNVERIFIED or (isinstance(spec.rows, int) and spec.rows > 0), (name, spec.path)
+                assert {"id", "revision", "split"} <= set(spec.hub)
+                assert re.fullmatch(r"[0-9a-f]{40}", spec.hub["revision"])
+                assert spec.writer in fetch.WRITERS
+            assert spec.rows == src.UNVERIFIED or (isinstance(spec.rows, int) and spec.rows > 0), (name, spec.path)
             assert spec.count in dl.ROW_COUNTERS
             assert spec.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", spec.sha256)
             assert spec.sha1 is None or re.fullmatch(r"[0-9a-f]{40}", spec.sha1)
@@ -246,20 +255,22 @@ def test_real_sources_are_complete_and_in_recognised_layouts():
     xling = {f["path"].split("/")[0] for f in raw["BLI XLING"]["files"] if ".test." in f["path"]}
     assert {"en-fr", "en-it", "en-ru", "en-tr", "it-fr", "ru-fr", "en-de"} <= xling
     assert {f["path"].split(".")[-2] for f in raw["BLI XLING"]["files"] if ".train.freq.5k." in f["path"]} >= xling
-    assert len(sources["Tatoeba"].groups) == 112 and set(sources["Tatoeba"].default_groups) <= set(sources["Tatoeba"].groups)
+    tatoeba = sources["Tatoeba"]
+    assert len(tatoeba.groups) == 112 and set(tatoeba.default_groups) <= set(tatoeba.groups)
 
 
 def test_unknown_keys_in_a_sources_file_fail(tmp_path):
-    doc = json.loads(dl.SOURCES_FILE.read_text(encoding="utf-8"))
+    doc = json.loads(src.SOURCES_FILE.read_text(encoding="utf-8"))
     doc["benchmarks"]["MEN"]["files"][0]["sha265"] = "typo"
     (tmp_path / "s.json").write_text(json.dumps(doc))
     with pytest.raises(ConfigError, match="MEN.*sha265"):
-        dl.load_sources(tmp_path / "s.json")
+        src.load_sources(tmp_path / "s.json")
 
 
 def test_mirror_rule_keeps_host_and_path():
-    assert dl.mirrored("https://dl.example.org/a/b.txt?x=1", "http://127.0.0.1:9/m/") == "http://127.0.0.1:9/m/dl.example.org/a/b.txt?x=1"
-    assert dl.mirrored("http://h/x", None) == "http://h/x"
+    served = fetch.mirrored("https://dl.example.org/a/b.txt?x=1", "http://127.0.0.1:9/m/")
+    assert served == "http://127.0.0.1:9/m/dl.example.org/a/b.txt?x=1"
+    assert fetch.mirrored("http://h/x", None) == "http://h/x"
 
 
 # ---------------------------------------------------------------------------------------------------- a full download
@@ -268,14 +279,15 @@ def test_mirror_rule_keeps_host_and_path():
 def test_full_download_is_discovered_as_the_benchmarks(env):
     report = env["run"]()
     assert report.failed == {} and sorted(report.done) == sorted(env["doc"]["benchmarks"])
-    out, sources = env["out"], dl.load_sources(env["tmp"] / "sources.json")
+    out, sources = env["out"], src.load_sources(env["tmp"] / "sources.json")
     for suite in ("sts", "lexical", "crosslingual"):
         expected = {n for b in sources.values() if b.suite == suite for n in b.select(None).expected_names()}
         found = {t.benchmark for t in discover(suite, out)}
         assert found == expected, suite
     assert (out / "sts12" / "STS.input.MSRpar.txt").is_file() and (out / "sts16" / "STS2016.gs.headlines.txt").is_file()
     assert (out / "stsb" / "sts-test.csv").read_text().splitlines()[0].split("\t") == [
-        "main-captions", "MSRvid", "2012test", "0001", "5.0", "A girl is styling her hair.", "A girl is brushing her hair."]  # fmt: skip
+        "main-captions", "MSRvid", "2012test", "0001", "5.0", "A girl is styling her hair.",
+        "A girl is brushing her hair."]  # fmt: skip
     assert (out / "bli_xling" / "en-fr" / "yacle.train.freq.5k.en-fr.tsv").is_file()
     assert sorted(p.name for p in (out / "tatoeba").iterdir()) == sorted(
         f"tatoeba.{g}-eng.{s}" for g in sources["Tatoeba"].default_groups for s in (g, "eng"))
@@ -296,7 +308,7 @@ def test_manifest_records_sources_rows_and_checks(env):
     data = (env["out"] / "simlex999" / "SimLex-999.txt").read_bytes()
     assert {r["path"]: r["sha256"] for r in simlex["files"]}["SimLex-999.txt"] == hashlib.sha256(data).hexdigest()
     muse = manifest["BLI MUSE"]
-    assert muse["rows_expected"] == dl.UNVERIFIED and muse["rows_found"] == 50 and muse["checksums"] == dl.UNVERIFIED
+    assert muse["rows_expected"] == src.UNVERIFIED and muse["rows_found"] == 50 and muse["checksums"] == src.UNVERIFIED
     assert manifest["STS-B"]["sources"][0].startswith("hf://datasets/mteb/stsbenchmark-sts@b0fddb5")
     assert manifest["STS-B"]["rows_found"] == 4
     assert manifest["STS15"]["rows_expected"] == manifest["STS15"]["rows_found"] == 5 * 4  # scored pairs only
@@ -307,32 +319,32 @@ def test_complete_benchmarks_are_skipped_unless_forced_or_changed(env):
     env["server"].requests.clear()
     again = env["run"](["MEN", "SimLex-999"])
     assert again.skipped == ["MEN", "SimLex-999"] and env["server"].requests == []
-    (env["out"] / "men" / "MEN_dataset_natural_form_full").write_text("edited\n")
+    (env["out"] / "men" / MEN_FILE).write_text("edited\n")
     changed = env["run"](["MEN", "SimLex-999"])
     assert changed.done == ["MEN"] and changed.skipped == ["SimLex-999"]
-    assert (env["out"] / "men" / "MEN_dataset_natural_form_full").read_bytes() == fixture_bytes("MEN_dataset_natural_form_full")
+    assert (env["out"] / "men" / MEN_FILE).read_bytes() == fixture_bytes(MEN_FILE)
     assert env["run"](["MEN"], force=True).done == ["MEN"]
 
 
 @pytest.mark.parametrize("honour_range", [True, False])
 def test_partial_download_resumes_or_restarts(env, honour_range):
-    url = dl.mirrored(first_url(env["doc"], "MEN"), env["server"].url)
+    url = fetch.mirrored(first_url(env["doc"], "MEN"), env["server"].url)
     whole = env["server"].files[served_path(first_url(env["doc"], "MEN"))]
-    part = dl.part_path(env["out"], url)
+    part = fetch.part_path(env["out"], url)
     part.parent.mkdir(parents=True)
     part.write_bytes(whole[:100])
     env["server"].honour_range = honour_range
     assert env["run"](["MEN"]).done == ["MEN"]
     assert env["server"].requests == [(served_path(first_url(env["doc"], "MEN")), "bytes=100-")]
     assert not part.exists()
-    assert (env["out"] / "men" / "MEN_dataset_natural_form_full").read_bytes() == fixture_bytes("MEN_dataset_natural_form_full")
+    assert (env["out"] / "men" / MEN_FILE).read_bytes() == fixture_bytes(MEN_FILE)
 
 
 def _break(env, kind, name):
     """Make benchmark `name` fail in the way `kind` says; the URL its error must name."""
     doc, server = env["doc"], env["server"]
     spec = doc["benchmarks"][name]["files"][0]
-    url = dl.mirrored(spec["url"], server.url)
+    url = fetch.mirrored(spec["url"], server.url)
     if kind in ("404", "truncate", "garbage"):
         server.broken[served_path(spec["url"])] = kind
     elif kind == "unreachable":
@@ -345,26 +357,30 @@ def _break(env, kind, name):
         for b in doc["benchmarks"].values():  # no mirror for this run: point the others at the server directly
             for f in b["files"]:
                 if f.get("url") and f is not spec:
-                    f["url"] = dl.mirrored(f["url"], server.url)
-            b["archives"] = {dl.mirrored(u, server.url): v for u, v in b.get("archives", {}).items()}
+                    f["url"] = fetch.mirrored(f["url"], server.url)
+            b["archives"] = {fetch.mirrored(u, server.url): v for u, v in b.get("archives", {}).items()}
         spec["url"] = url
     elif kind == "checksum":
         spec["sha256"] = "0" * 64  # Multi-SimLex's real entry has none: a wrong one must fail all the same
     elif kind == "rows":
         spec["rows"] += 1
+    elif kind == "archive":
+        doc["benchmarks"][name]["archives"][spec["url"]]["sha1"] = "0" * 40  # the whole zip's checksum
     return url
 
 
-@pytest.mark.parametrize("kind", ["404", "unreachable", "truncate", "checksum", "rows", "garbage"])
+@pytest.mark.parametrize("kind", ["404", "unreachable", "truncate", "checksum", "rows", "garbage", "archive"])
 def test_a_failure_is_one_line_naming_benchmark_and_url_and_the_others_complete(env, kind):
-    name = "Multi-SimLex" if kind != "garbage" else "SICK-R"  # SICK-R: a zip with no known archive checksum
+    # SICK-R: a zip with no known archive checksum; SimLex-999: a zip with one
+    name = {"garbage": "SICK-R", "archive": "SimLex-999"}.get(kind, "Multi-SimLex")
     url = _break(env, kind, name)
     report = env["run"]([name, "MEN", "STS12"], mirror_url=None if kind == "unreachable" else env["server"].url)
     assert sorted(report.done) == ["MEN", "STS12"] and list(report.failed) == [name]
     message = report.failed[name]
     assert "\n" not in message and message.startswith(f"{name}: {url}")
     reason = {"404": "HTTP 404", "unreachable": "unreachable", "truncate": "truncated", "checksum": "sha256 mismatch",
-              "rows": "rows, expected", "garbage": "not a zip or tar archive"}[kind]  # fmt: skip
+              "rows": "rows, expected", "garbage": "not a zip or tar archive",
+              "archive": "sha1 mismatch for the archive"}[kind]  # fmt: skip
     assert reason in message
     folder = env["out"] / env["doc"]["benchmarks"][name]["folder"]
     assert not folder.exists()
@@ -380,7 +396,7 @@ def test_a_failed_refetch_keeps_the_complete_folder(env):
     env["run"](["MEN"])
     env["server"].broken[served_path(first_url(env["doc"], "MEN"))] = "404"
     assert list(env["run"](["MEN"], force=True).failed) == ["MEN"]
-    assert (env["out"] / "men" / "MEN_dataset_natural_form_full").read_bytes() == fixture_bytes("MEN_dataset_natural_form_full")
+    assert (env["out"] / "men" / MEN_FILE).read_bytes() == fixture_bytes(MEN_FILE)
     assert "MEN" in json.loads((env["out"] / dl.MANIFEST_NAME).read_text())["benchmarks"]
 
 
@@ -389,7 +405,8 @@ def test_tasks_and_languages_select(env):
     assert report.done == ["BLI MUSE", "BLI XLING", "Tatoeba"]
     assert sorted(p.name for p in (env["out"] / "tatoeba").iterdir()) == ["tatoeba.fra-eng.eng", "tatoeba.fra-eng.fra"]
     env["run"](["Tatoeba"], groups={"Tatoeba": ["xho"]})  # more languages keep those already there
-    assert {t.benchmark for t in discover("crosslingual", env["out"], ["Tatoeba"])} == {"Tatoeba fra-eng", "Tatoeba xho-eng"}
+    found = {t.benchmark for t in discover("crosslingual", env["out"], ["Tatoeba"])}
+    assert found == {"Tatoeba fra-eng", "Tatoeba xho-eng"}
     assert sorted(p.name for p in env["out"].iterdir()) == ["MANIFEST.json", "bli_muse", "bli_xling", "tatoeba"]
     with pytest.raises(ConfigError, match="qqq"):
         env["run"](["Tatoeba"], groups={"Tatoeba": ["qqq"]})
@@ -414,7 +431,8 @@ def test_cli_exit_codes(env):
     bad = _cli(env, "--tasks", "WordSim-353", "MEN", "--mirror_url", env["server"].url, "--force")
     assert bad.returncode == 2
     last = bad.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: 1 benchmark(s) failed: WordSim-353: ") and "HTTP 404" in last and "Traceback" not in bad.stderr
+    assert last.startswith("error: 1 benchmark(s) failed: WordSim-353: ") and "HTTP 404" in last
+    assert "Traceback" not in bad.stderr
 
 
 def test_hub_source_offline_without_a_local_copy_fails_that_benchmark(env):
