@@ -21,10 +21,10 @@ import transformers
 from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from .collator import MirrorCollator
-from .config import DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments, resolved_config
 from .atomic import write_text
 from .card import DEV_RESULTS_NAME
+from .collator import MirrorCollator
+from .config import DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments, resolved_config
 from .curves import TrainingCurves
 from .data import TextDataset, load_corpus
 from .encoder import load_encoder

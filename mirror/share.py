@@ -71,7 +71,7 @@ class HubTarget:
     """Where a training run shares its final encoder: the Trainer's own hub arguments plus `hub_dry_run`."""
 
     repo_id: str
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     private: bool | None = None
     revision: str | None = None
     dry_run: str | None = None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -35,6 +37,15 @@ class _CollatorEpoch(TrainerCallback):
         self.collator.epoch = math.floor((state.epoch or 0.0) + 1e-6)
 
 
+def _with_old_keywords(args, pooling, max_seq_length, run_config):
+    """The config the deprecated constructor keywords meant (their old defaults: cls pooling, 512 tokens)."""
+    resolved = dataclasses.replace(
+        args, pooling=pooling or args.pooling or "cls", max_seq_length=max_seq_length or args.max_seq_length or 512
+    )
+    resolved.run_config = run_config if run_config is not None else args.run_config
+    return resolved
+
+
 class MirrorTrainer(Trainer):
     """Trainer whose loss is Mirror-BERT's InfoNCE.
 
@@ -53,13 +64,26 @@ class MirrorTrainer(Trainer):
     the final encoder after training (`mirror.share`).
     """
 
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        if getattr(self.args, "pooling", None) is None or getattr(self.args, "max_seq_length", None) is None:
+    def __init__(self, model=None, args=None, *, pooling=None, max_seq_length=None, run_config=None, **kw):
+        if pooling is not None or max_seq_length is not None or run_config is not None:
+            warnings.warn(
+                "MirrorTrainer(pooling=, max_seq_length=, run_config=) is deprecated and goes in the next release: "
+                "pass args=MirrorConfig.for_trainer(encoder, run_config)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            args = _with_old_keywords(args, pooling, max_seq_length, run_config)
+        if getattr(args, "pooling", None) is None or getattr(args, "max_seq_length", None) is None:
             raise ConfigError(
                 "MirrorTrainer: args.pooling and args.max_seq_length are not resolved; build the trainer's config "
                 "with MirrorConfig.for_trainer(encoder, run_config)"
             )
+        if args.push_to_hub:  # the stock Trainer would create the repo now and push every checkpoint
+            raise ConfigError(
+                "MirrorTrainer does not push to the Hub: share the final encoder after training (mirror.share), "
+                "and build the trainer's config with MirrorConfig.for_trainer, which turns push_to_hub off"
+            )
+        super().__init__(model, args, **kw)
         self.loss_is_scaled_for_ga = False  # our loss is a per-batch mean: let the Trainer divide by GA steps
         self._batch_stats: dict[str, list[torch.Tensor]] = defaultdict(list)
         if hasattr(self.data_collator, "epoch"):
