@@ -27,7 +27,8 @@ from mirror.collator import MirrorCollator
 from mirror.data import load_corpus
 from mirror.errors import run_cli
 from mirror.losses import info_nce_loss
-from mirror.modeling import chunked_tokens, forward_pooled
+from mirror.chunking import chunked_tokens
+from mirror.encoder import forward_pooled
 
 
 def parse(argv=None):

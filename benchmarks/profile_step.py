@@ -23,7 +23,9 @@ from benchkit import peer_model, st_transformer
 from mirror.collator import MirrorCollator
 from mirror.data import load_corpus
 from mirror.losses import info_nce_loss
-from mirror.modeling import chunked_tokens, forward_pooled, resolve_model_path
+from mirror.chunking import chunked_tokens
+from mirror.encoder import forward_pooled
+from mirror.hub import resolve_model_path
 
 
 def parse(argv=None):

@@ -94,7 +94,7 @@ def train_mirror(args, method: str, seed: int, out: Path) -> None:
 def peer_worker(args) -> None:
     """Train the peer recipe in this process and save it as a sentence-transformers folder (out/final)."""
     from mirror.data import load_corpus
-    from mirror.modeling import resolve_model_path
+    from mirror.hub import resolve_model_path
 
     level, seed, out = args.peer_worker[0], int(args.peer_worker[1]), Path(args.peer_worker[2])
     cfg = LEVEL[level]

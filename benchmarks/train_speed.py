@@ -115,7 +115,7 @@ def train_worker(impl: str, level: str, args) -> dict:
             processing_class=enc.tokenizer, pooling="mean", callbacks=[clock],
         )
     else:
-        from mirror.modeling import resolve_model_path
+        from mirror.hub import resolve_model_path
 
         st = peer_model(resolve_model_path(args.model), cfg["max_length"], device=args.device)
         model = st_transformer(st)
@@ -144,7 +144,7 @@ def encode_worker(impl: str, args) -> dict:
 
     torch.set_num_threads(args.threads)
     sents = encode_sentences(args.encode_file, args.max_strings)
-    from mirror.modeling import resolve_model_path
+    from mirror.hub import resolve_model_path
 
     if impl == "mirror":
         import mirror

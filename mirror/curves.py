@@ -17,6 +17,8 @@ from typing import Iterable
 
 from transformers import TrainerCallback
 
+from .atomic import atomic_write
+
 logger = logging.getLogger(__name__)
 
 LOG_NAME = "training_log.csv"
@@ -33,13 +35,13 @@ def write_training_log(rows: list[dict], path: str | os.PathLike) -> Path:
     """Write rows as CSV, atomically: the known columns first, then any others the log had (sorted)."""
     path = Path(path)
     extra = sorted({key for row in rows for key in row} - set(COLUMNS))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+
+    def write(f):
         writer = csv.DictWriter(f, fieldnames=[*COLUMNS, *extra], restval="")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
+
+    return atomic_write(path, write)
 
 
 def read_training_log(path: str | os.PathLike) -> list[dict]:
@@ -88,10 +90,7 @@ def plot_training_curves(rows: list[dict], path: str | os.PathLike, title: str |
     axes[1, 1].ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     if title:
         fig.suptitle(title)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100), binary=True)
 
 
 def _is_number(value) -> bool:

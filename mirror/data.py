@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from .errors import DataError
+from .hub import hub_endpoint, hub_offline, hub_reachable
 
 logger = logging.getLogger(__name__)
 
@@ -138,12 +139,10 @@ def read_corpus_file(path: str | os.PathLike, text_column: str = "text") -> list
 
 def read_hub_dataset(name: str, config_name: str | None, split: str, text_column: str) -> list[str]:
     """Strings of one column of a Hub dataset split (`datasets.load_dataset`)."""
-    import datasets
-
-    from .modeling import _hub_offline, hub_endpoint, hub_reachable
+    import datasets  # only for Hub datasets: `datasets` takes seconds to import
 
     if not Path(name).exists():
-        if _hub_offline():
+        if hub_offline():
             raise DataError(
                 f"--dataset_name {name}: HF_HUB_OFFLINE is set, so the Hub cannot be reached; use --train_file "
                 "with a local copy, or unset HF_HUB_OFFLINE"

@@ -1,4 +1,8 @@
-"""Collectives for global-batch negatives: an all-gather whose gradient flows back to the local shard."""
+"""Collectives for global-batch negatives: an all-gather whose gradient flows back to the local shard.
+
+`world_info()` is the process group's own (rank, size), which these collectives need; the rest of mirror reads
+the rank and world size from the config (`args.process_index`, `args.world_size`), the same numbers once the
+Trainer's accelerator has joined the group."""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """The training recipe shared by `recipes/train_sentence.py` and `recipes/train_word.py`, top to bottom:
 parse -> load corpus -> load encoder -> collator -> trainer -> (dev score) -> train -> save -> (dev score)
--> (push the final encoder to the Hub, or write the dry-run folder)."""
+-> (share: push the final encoder to the Hub, or write the dry-run folder).
+
+Sharing is a plain step after training: the hub flags are read here (`HubTarget.from_config`) and the trainer
+runs with `push_to_hub=False`. The world size is `training_args.world_size` throughout."""
 
 from __future__ import annotations
 
@@ -18,15 +21,16 @@ import transformers
 from transformers import set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
+from .atomic import write_text
+from .card import DEV_RESULTS_NAME
 from .collator import MirrorCollator
 from .config import DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments, resolved_config
 from .curves import TrainingCurves
 from .data import TextDataset, load_corpus
+from .encoder import load_encoder
 from .errors import ConfigError, DataError
-from .evaluation.report import atomic_write
 from .evaluation.sts import load_stsb, score_sts
-from .hub import push_from_args
-from .modeling import load_encoder
+from .share import HubTarget, share_encoder
 from .trainer import MirrorTrainer
 
 logger = logging.getLogger("mirror")
@@ -154,11 +158,13 @@ def train(
         )
     dev = load_stsb(data_args.stsb_dev_file) if data_args.stsb_dev_file else None
 
+    hub_target = HubTarget.from_config(training_args)
     encoder = load_encoder(
         model_args.model_name_or_path,
-        pooling=model_args.pooling,
+        pooling=training_args.pooling,
         dropout=model_args.dropout,
         attn_implementation=model_args.attn_implementation,
+        max_seq_length=training_args.max_seq_length,
     )
     if data_args.span_mask_len > 0 and encoder.tokenizer.mask_token is None:
         raise ConfigError(
@@ -178,22 +184,20 @@ def train(
         min_mask_chars=data_args.min_mask_chars,
         seed=training_args.seed,
     )
-    model_args.pooling = encoder.pooling  # resolved (from the checkpoint's metadata if it was None)
+    run_config = resolved_config(
+        model_args,
+        data_args,
+        training_args,
+        encoder,  # the pooling and max length it resolved (from the checkpoint's metadata where not given)
+        corpus={**vars(stats), **lengths},
+        world_size=training_args.world_size,
+    )
     trainer = MirrorTrainer(
         model=encoder.model,
-        args=training_args,
+        args=training_args.for_trainer(encoder, run_config),
         train_dataset=TextDataset(texts),
         data_collator=collator,
         processing_class=encoder.tokenizer,
-        pooling=encoder.pooling,
-        max_seq_length=encoder.max_seq_length,
-        run_config=resolved_config(
-            model_args,
-            data_args,
-            training_args,
-            corpus={**vars(stats), **lengths},
-            world_size=training_args.world_size,
-        ),
         callbacks=[TrainingCurves(title=f"Mirror-BERT: {model_args.model_name_or_path}"), *(callbacks or [])],
     )
     logger.info(
@@ -231,11 +235,10 @@ def train(
             + table.to_markdown(floatfmt=".2f")
             + "\n"
         )
-        dev_json = json.dumps(rows, indent=2) + "\n"
-        atomic_write(Path(training_args.output_dir) / "dev_results.json", lambda f: f.write(dev_json))
+        write_text(Path(training_args.output_dir) / DEV_RESULTS_NAME, json.dumps(rows, indent=2) + "\n")
     hub = None
-    if (training_args.push_to_hub or training_args.hub_dry_run) and trainer.is_world_process_zero():
-        hub = push_from_args(final_dir, training_args)  # only the final encoder, with mirror's model card
+    if hub_target is not None and trainer.is_world_process_zero():
+        hub = share_encoder(final_dir, hub_target)  # only the final encoder, with mirror's model card
     return {
         "encoder_dir": str(final_dir),
         "train_loss": result.training_loss,

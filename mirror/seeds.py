@@ -19,7 +19,10 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from .atomic import atomic_write
+from .card import DEV_RESULTS_NAME
 from .errors import ConfigError, DataError
+from .recipe import FINAL_DIR, parse_args, train
 from .summary import format_mean_std, seed_summary
 
 logger = logging.getLogger("mirror")
@@ -47,8 +50,6 @@ def train_seeds(
     `<run_dir>/<results_name>` (the evaluation suite's CSV: first column `model`, a numeric column per benchmark).
     Returns {'dev': ..., 'eval': ...}: the numeric summaries that exist (also written as CSV into output_dir).
     """
-    from .recipe import FINAL_DIR, parse_args, train
-
     argv = list(argv)
     if not seeds:
         raise ConfigError("--seeds: give at least one seed")
@@ -82,7 +83,7 @@ def train_seeds(
         return summaries
     dev_rows = []
     for seed in seeds:
-        path = seed_dir(out, seed) / "dev_results.json"
+        path = seed_dir(out, seed) / DEV_RESULTS_NAME
         if path.is_file():
             dev_rows.extend(json.loads(path.read_text(encoding="utf-8")))
     if dev_rows:
@@ -119,9 +120,7 @@ def _fill(template: str, encoder, run_dir, seed) -> list[str]:
 
 
 def _report(summary: pd.DataFrame, path: Path, name: str) -> pd.DataFrame:
-    tmp = path.with_name(path.name + ".tmp")
-    summary.to_csv(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: summary.to_csv(f))
     print(f"\n{name}, mean ± sample std over seeds:\n" + format_mean_std(summary).to_markdown() + f"\n(written: {path})\n")
     return summary
 

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
-import shutil
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainerCallback
 
-from .distributed import gather_with_grad, world_info
-from .errors import TrainingDivergedError
-from .hub import FinalEncoderHubMixin
+from .atomic import folder_swap
+from .distributed import gather_with_grad
+from .encoder import Encoder, forward_pooled
+from .errors import ConfigError, TrainingDivergedError
 from .losses import info_nce_loss, pair_statistics
-from .modeling import Encoder, forward_pooled, write_pooling_metadata, write_run_config
+from .st_format import write_encoder_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,16 @@ class _CollatorEpoch(TrainerCallback):
         self.collator.epoch = math.floor((state.epoch or 0.0) + 1e-6)
 
 
-class MirrorTrainer(FinalEncoderHubMixin, Trainer):
+def _with_old_keywords(args, pooling, max_seq_length, run_config):
+    """The config the deprecated constructor keywords meant (their old defaults: cls pooling, 512 tokens)."""
+    resolved = dataclasses.replace(
+        args, pooling=pooling or args.pooling or "cls", max_seq_length=max_seq_length or args.max_seq_length or 512
+    )
+    resolved.run_config = run_config if run_config is not None else args.run_config
+    return resolved
+
+
+class MirrorTrainer(Trainer):
     """Trainer whose loss is Mirror-BERT's InfoNCE.
 
     The model is a plain `AutoModel`; each batch is the collator's (2N, L) layout (rows [0, N) strings, rows
@@ -45,26 +56,43 @@ class MirrorTrainer(FinalEncoderHubMixin, Trainer):
     halves and applies `info_nce_loss`; with several processes and `args.global_negatives`, the embeddings of every
     rank are gathered (with gradients) so each string is contrasted with the global batch.
     The mean positive / negative cosine, alignment and uniformity are logged beside the loss.
-    With `--push_to_hub` only the final encoder is uploaded, with mirror's model card (`FinalEncoderHubMixin`).
 
-    Extra arguments: `pooling` ('cls' or 'mean'), `max_seq_length` (written to the saved metadata) and
-    `run_config` (the resolved configuration, saved next to the weights).
+    Every setting comes from `args`, a `MirrorConfig` built by `MirrorConfig.for_trainer(encoder, run_config)`:
+    `args.pooling`, `args.max_seq_length` (written to the saved metadata) and `args.run_config` (saved as
+    `mirror_config.json` next to the weights). The rank and world size are the config's (`args.process_index`,
+    `args.world_size`), as everywhere in mirror. Sharing on the Hub is not the trainer's job: the recipe pushes
+    the final encoder after training (`mirror.share`).
     """
 
-    def __init__(self, *args, pooling: str = "cls", max_seq_length: int = 512, run_config: dict | None = None, **kw):
-        super().__init__(*args, **kw)
-        self.pooling = pooling
-        self.max_seq_length = max_seq_length
-        self.run_config = run_config
+    def __init__(self, model=None, args=None, *, pooling=None, max_seq_length=None, run_config=None, **kw):
+        if pooling is not None or max_seq_length is not None or run_config is not None:
+            warnings.warn(
+                "MirrorTrainer(pooling=, max_seq_length=, run_config=) is deprecated and goes in the next release: "
+                "pass args=MirrorConfig.for_trainer(encoder, run_config)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            args = _with_old_keywords(args, pooling, max_seq_length, run_config)
+        if getattr(args, "pooling", None) is None or getattr(args, "max_seq_length", None) is None:
+            raise ConfigError(
+                "MirrorTrainer: args.pooling and args.max_seq_length are not resolved; build the trainer's config "
+                "with MirrorConfig.for_trainer(encoder, run_config)"
+            )
+        if args.push_to_hub:  # the stock Trainer would create the repo now and push every checkpoint
+            raise ConfigError(
+                "MirrorTrainer does not push to the Hub: share the final encoder after training (mirror.share), "
+                "and build the trainer's config with MirrorConfig.for_trainer, which turns push_to_hub off"
+            )
+        super().__init__(model, args, **kw)
         self.loss_is_scaled_for_ga = False  # our loss is a per-batch mean: let the Trainer divide by GA steps
         self._batch_stats: dict[str, list[torch.Tensor]] = defaultdict(list)
         if hasattr(self.data_collator, "epoch"):
             self.add_callback(_CollatorEpoch(self.data_collator))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        rank, world = world_info()
+        rank, world = self.args.process_index, self.args.world_size
         agree = self._largest_chunk_count if world > 1 else None  # DDP/FSDP: same number of forward calls everywhere
-        emb = forward_pooled(model, inputs, self.pooling, self.args.forward_chunk_cost, agree)  # (2n, H) fp32
+        emb = forward_pooled(model, inputs, self.args.pooling, self.args.forward_chunk_cost, agree)  # (2n, H) fp32
         emb_a, emb_b = emb.chunk(2)  # (n, H) strings, (n, H) their copies
         if world > 1 and self.args.global_negatives:
             n = emb_a.shape[0]
@@ -117,15 +145,13 @@ class MirrorTrainer(FinalEncoderHubMixin, Trainer):
         super()._save(output_dir, state_dict=state_dict)
         if self.args.should_save:
             output_dir = output_dir if output_dir is not None else self.args.output_dir
-            model = self.accelerator.unwrap_model(self.model)
-            write_pooling_metadata(output_dir, self.pooling, model.config.hidden_size, self.max_seq_length)
-            if self.run_config is not None:
-                write_run_config(output_dir, self.run_config)
+            hidden_size = self.accelerator.unwrap_model(self.model).config.hidden_size
+            write_encoder_metadata(output_dir, self.args.pooling, hidden_size, self.args.max_seq_length, self.args.run_config)
 
     def encoder(self) -> Encoder:
         """The model being trained as an `Encoder` (for evaluation with `mirror.encode`)."""
         model = self.accelerator.unwrap_model(self.model)
-        return Encoder(model, self.processing_class, self.pooling, self.max_seq_length)
+        return Encoder(model, self.processing_class, self.args.pooling, self.args.max_seq_length)
 
     def save_encoder(self, path: str | os.PathLike) -> Path:
         """Save the final encoder atomically: written to `<path>.tmp`, renamed to `path` only once complete.
@@ -134,21 +160,12 @@ class MirrorTrainer(FinalEncoderHubMixin, Trainer):
         pickled training arguments). An existing `path` is replaced only after the new one is complete.
         """
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        if self.args.should_save and tmp.exists():
-            shutil.rmtree(tmp)
-        self.accelerator.wait_for_everyone()
-        self.save_model(str(tmp), _internal_call=True)
+        with folder_swap(path, build=self.args.should_save) as tmp:
+            self.accelerator.wait_for_everyone()
+            self.save_model(str(tmp), _internal_call=True)
+            if self.args.should_save:
+                (tmp / "training_args.bin").unlink(missing_ok=True)
         if self.args.should_save:
-            (tmp / "training_args.bin").unlink(missing_ok=True)
-            old = path.with_name(path.name + ".old")
-            if path.exists():
-                if old.exists():
-                    shutil.rmtree(old)
-                os.replace(path, old)
-            os.replace(tmp, path)
-            if old.exists():
-                shutil.rmtree(old)
             logger.info(f"Saved the encoder to {path}")
         self.accelerator.wait_for_everyone()
         return path

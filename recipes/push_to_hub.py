@@ -18,7 +18,7 @@ beside the encoder folder) when present. A training run can push by itself: `--p
 from transformers import HfArgumentParser
 
 from mirror.errors import ConfigError, run_cli
-from mirror.hub import PushArguments, push_encoder
+from mirror.share import PushArguments, push_encoder
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+# Scripts the tests start (recipes/*.py, tests/*.py) import `mirror` from this checkout, not from wherever the
+# environment's editable install points.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 BENCHMARK_ENV = "MIRROR_BENCHMARK_DATA"  # a folder of real benchmark files (what eval/download_benchmarks.py fills)
 SENTENCES = REPO / "data" / "sentences" / "en_stsb_train_10k.txt"
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=128)

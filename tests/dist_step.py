@@ -12,7 +12,6 @@ import torch
 from transformers import TrainerCallback
 
 from mirror import MirrorCollator, MirrorConfig, MirrorTrainer, TextDataset, load_encoder
-from mirror.distributed import world_info
 
 model_dir, out_dir, batch, global_neg, chunk = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5])
 texts = [line.strip() for line in Path(__file__).resolve().parents[1].joinpath("data/sentences/en_stsb_train_10k.txt").read_text().splitlines()[:64]]
@@ -50,16 +49,16 @@ args = MirrorConfig(
     output_dir=str(out_dir / "run"), per_device_train_batch_size=batch, num_train_epochs=1, logging_steps=1,
     save_strategy="no", report_to=[], seed=0, global_negatives=global_neg, forward_chunk_cost=chunk,
     disable_tqdm=True, temperature=0.05,
-)
+).for_trainer(enc)
 collator = RecordingCollator(enc.tokenizer, max_length=32, span_len=5, seed=0)
 collator.seen = []
 grab = GradGrab()
 trainer = RecordingTrainer(
     model=enc.model, args=args, train_dataset=TextDataset(texts), data_collator=collator,
-    processing_class=enc.tokenizer, pooling="mean", callbacks=[grab],
+    processing_class=enc.tokenizer, callbacks=[grab],
 )
 trainer.losses = []
 trainer.train()
-rank, world = world_info()
+rank, world = trainer.args.process_index, trainer.args.world_size
 grads = {n.removeprefix("module."): g for n, g in grab.grads.items()}
 torch.save({"rank": rank, "world": world, "idx": collator.seen, "loss": trainer.losses, "grads": grads}, out_dir / f"rank{rank}.pt")

@@ -1,6 +1,6 @@
 """The sentence recipe with a hard kill (os._exit, as SIGKILL: no cleanup) at the end of a given step.
 
-Used by tests/test_robustness.py. Usage: python tests/kill_run.py KILL_AT_STEP LOG_JSON [recipe flags...]
+Used by tests/test_recipe.py. Usage: python tests/kill_run.py KILL_AT_STEP LOG_JSON [recipe flags...]
 KILL_AT_STEP 0 runs to the end and writes the trainer's log history to LOG_JSON.
 """
 

@@ -1,8 +1,9 @@
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from mirror.config import DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments
+from mirror.config import DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments, resolved_config
 from mirror.errors import ConfigError
 from mirror.recipe import SENTENCE_DEFAULTS, WORD_DEFAULTS, parse_args
 
@@ -30,7 +31,7 @@ def test_every_recipe_parses(path, tmp_path):
     assert args.learning_rate == 2e-5 and args.lr_scheduler_type.value == "constant"
     if path.stem.startswith("word"):
         assert (args.temperature, data_args.span_mask_len, data_args.max_length, args.num_train_epochs) == (0.2, 0, 25, 2)
-        assert model_args.pooling in ("cls", "mean")
+        assert args.pooling in ("cls", "mean")
     else:
         assert (args.temperature, data_args.span_mask_len, data_args.max_length, args.num_train_epochs) == (0.04, 5, 50, 1)
 
@@ -98,5 +99,28 @@ def test_bool_flags_and_their_negation(tmp_path):
 
 def test_parser_accepts_custom_dataclasses():
     parser = MirrorArgumentParser((ModelArguments, DataArguments))
-    m, d = parser.parse(["--pooling", "mean", "--max_length", "32"])
-    assert m.pooling == "mean" and d.max_length == 32
+    m, d = parser.parse(["--dropout", "0.2", "--max_length", "32"])
+    assert m.dropout == 0.2 and d.max_length == 32
+    with pytest.raises(ConfigError, match="unknown argument '--pooling'"):  # a MirrorConfig setting
+        parser.parse(["--pooling", "mean"])
+
+
+def test_pooling_and_max_seq_length_are_trainer_settings(tmp_path):
+    _, _, a = parse_args(["--pooling", "mean", "--max_seq_length", "128", "--output_dir", str(tmp_path)], SENTENCE_DEFAULTS)
+    assert (a.pooling, a.max_seq_length) == ("mean", 128)
+    _, _, a = parse_args(["--output_dir", str(tmp_path)], SENTENCE_DEFAULTS)
+    assert (a.pooling, a.max_seq_length) == (None, None)  # resolved against the checkpoint by for_trainer
+    with pytest.raises(ConfigError, match="--max_seq_length must be at least 2"):
+        parse_args(["--max_seq_length", "1", "--output_dir", str(tmp_path)], SENTENCE_DEFAULTS)
+
+
+def test_the_trainer_config_is_a_resolved_copy(tmp_path):
+    args = MirrorConfig(output_dir=str(tmp_path), report_to=[], push_to_hub=True, hub_dry_run=str(tmp_path / "d"))
+    encoder = SimpleNamespace(pooling="mean", max_seq_length=256)
+    record = resolved_config(ModelArguments(), DataArguments(), args, encoder, world_size=1)
+    assert record["model"]["pooling"] == "mean" and record["model"]["max_seq_length"] == 256
+    assert "pooling" not in record["training"] and record["training"]["push_to_hub"] is True  # what the user asked
+    trainer_args = args.for_trainer(encoder, record)
+    assert (trainer_args.pooling, trainer_args.max_seq_length, trainer_args.push_to_hub) == ("mean", 256, False)
+    assert trainer_args.run_config is record and trainer_args.hub_dry_run == args.hub_dry_run
+    assert (args.pooling, args.push_to_hub, args.run_config) == (None, True, None)  # the parsed config is unchanged

@@ -52,6 +52,7 @@ def runs(tiny_bert, tmp_path_factory):
     return {name: results(base / name) for name in ("one", "two_global", "two_local")}
 
 
+@pytest.mark.slow
 def test_two_processes_really_ran_and_split_every_global_batch(runs):
     one, two = runs["one"], runs["two_global"]
     assert [r["world"] for r in one] == [1] and [r["world"] for r in two] == [2, 2]
@@ -64,6 +65,7 @@ def test_two_processes_really_ran_and_split_every_global_batch(runs):
     assert sorted(seen) == list(range(64))  # each string exactly once per epoch across ranks
 
 
+@pytest.mark.slow
 def test_global_negatives_give_the_one_process_loss_and_gradients(runs):
     one, two = runs["one"][0], runs["two_global"]
     # each rank's loss is over its own rows against the global batch; DDP averages the gradients
@@ -76,6 +78,7 @@ def test_global_negatives_give_the_one_process_loss_and_gradients(runs):
         assert torch.allclose(grads_two[name], g, atol=1e-6, rtol=1e-4), name
 
 
+@pytest.mark.slow
 def test_local_negatives_only_is_a_different_objective(runs):
     one, local = runs["one"][0], runs["two_local"]
     mean_loss = sum(r["loss"][0] for r in local) / 2
@@ -84,6 +87,7 @@ def test_local_negatives_only_is_a_different_objective(runs):
     assert not torch.allclose(local[0]["grads"]["encoder.layer.0.attention.self.query.weight"], g, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_short_two_process_training_saves_one_encoder_and_logs_once(tiny_bert, tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run(

@@ -9,7 +9,7 @@ from mirror.collator import MirrorCollator
 from mirror.config import MirrorConfig
 from mirror.errors import ConfigError
 from mirror.losses import info_nce_loss
-from mirror.modeling import forward_pooled, load_encoder
+from mirror.encoder import forward_pooled, load_encoder
 
 
 def batch_loss(enc, batch, tau=0.04):

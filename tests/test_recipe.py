@@ -1,19 +1,219 @@
-"""End-to-end runs of the recipe scripts, as a user launches them (subprocess, offline)."""
+"""The training recipe: every input checked before training (one readable line, exit status 2), nothing of an
+earlier run lost, seeded runs reproducible, a killed run resumable, and the recipe scripts end to end."""
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import load_file
 
 import mirror
+from mirror.errors import run_cli
+from mirror.recipe import SENTENCE_DEFAULTS, parse_args, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO / "data" / "stsb" / "sts-dev.csv"
+SENTENCES = REPO / "data" / "sentences" / "en_stsb_train_10k.txt"
+MAIN = runpy.run_path(str(REPO / "recipes" / "train_sentence.py"), run_name="recipe")["main"]
 
+
+def corpus(tmp_path, n=64, name="corpus.txt"):
+    lines = list(dict.fromkeys(SENTENCES.read_text(encoding="utf-8").splitlines()))[:n]
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def cli_error(capsys, argv) -> str:
+    """Run the sentence recipe's CLI in-process; it must exit 2 with one 'error:' line and no traceback."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        run_cli(MAIN, [str(a) for a in argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "Traceback" not in err
+    return last
+
+
+@pytest.fixture
+def base_args(tiny_bert, tmp_path):
+    return ["--model_name_or_path", tiny_bert, "--output_dir", tmp_path / "out", "--per_device_train_batch_size", 8,
+            "--disable_tqdm", "true"]
+
+
+# ---- bad input: one test per case, all before training starts ----
+
+def test_missing_corpus(capsys, base_args, tmp_path):
+    err = cli_error(capsys, base_args + ["--train_file", tmp_path / "missing.txt"])
+    assert "missing.txt: no such file" in err
+
+
+def test_empty_and_blank_only_corpus(capsys, base_args, tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    assert "empty.txt: empty" in cli_error(capsys, base_args + ["--train_file", tmp_path / "empty.txt"])
+    (tmp_path / "blank.txt").write_text("\n \n\t\n")
+    assert "blank.txt: every line is blank" in cli_error(capsys, base_args + ["--train_file", tmp_path / "blank.txt"])
+
+
+def test_corpus_that_is_not_utf8_names_line_and_byte(capsys, base_args, tmp_path):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes(b"a fine first line\nsecond line\ncaf\xe9\n")
+    err = cli_error(capsys, base_args + ["--train_file", bad])
+    assert "latin1.txt, line 3: not valid UTF-8 (byte offset 33" in err
+
+
+def test_corpus_that_is_a_directory(capsys, base_args, tmp_path):
+    assert "is a directory" in cli_error(capsys, base_args + ["--train_file", tmp_path])
+
+
+def test_fewer_strings_than_the_batch(capsys, base_args, tmp_path):
+    small = corpus(tmp_path, n=5)
+    err = cli_error(capsys, base_args + ["--train_file", small])
+    assert "5 distinct strings, fewer than one global batch of 8" in err and "lower the batch size" in err
+
+
+def test_model_path_missing_or_not_an_encoder(capsys, base_args, tmp_path):
+    args = base_args + ["--train_file", corpus(tmp_path)]
+    err = cli_error(capsys, args + ["--model_name_or_path", tmp_path / "no_model_here"])
+    assert "no_model_here" in err
+    from transformers import GPT2Config, GPT2Model
+
+    GPT2Model(GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=100)).save_pretrained(tmp_path / "gpt2")
+    err = cli_error(capsys, args + ["--model_name_or_path", tmp_path / "gpt2"])
+    assert "model_type 'gpt2' is not a BERT-like encoder" in err
+
+
+def test_hub_id_while_offline_fails_fast(capsys, base_args, tmp_path, monkeypatch):
+    args = base_args + ["--train_file", corpus(tmp_path), "--model_name_or_path", "some-org/some-encoder"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "HF_HUB_OFFLINE=1 forbids downloading it" in cli_error(capsys, args)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: an unreachable Hub
+    assert "the Hub (http://127.0.0.1:9) cannot be reached from this machine" in cli_error(capsys, args)
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--temperature", "0"], "--temperature must be > 0"),
+        (["--span_mask_len", "-3"], "--span_mask_len must be >= 0"),
+        (["--pooling", "max"], "--pooling must be one of cls, mean"),
+        (["--per_device_train_batch_size", "1"], "--per_device_train_batch_size must be at least 2"),
+        (["--temprature", "0.1"], "unknown argument '--temprature'"),
+    ],
+)
+def test_impossible_settings(capsys, base_args, tmp_path, flags, words):
+    assert words in cli_error(capsys, base_args + ["--train_file", corpus(tmp_path)] + flags)
+
+
+@pytest.mark.slow
+def test_an_over_long_line_is_truncated_and_counted_not_an_error(base_args, tmp_path, caplog):
+    path = corpus(tmp_path, n=16)
+    with path.open("a") as f:
+        f.write("word " * 5000 + "\n")
+    argv = [str(a) for a in base_args + ["--train_file", path, "--max_steps", 1, "--save_strategy", "no"]]
+    with caplog.at_level("INFO", logger="mirror"):
+        result = train(*parse_args(argv, SENTENCE_DEFAULTS))
+    assert "1 of 17 strings are longer than --max_length 50 tokens (longest 5002) and will be truncated" in caplog.text
+    cfg = json.loads((Path(result["encoder_dir"]) / "mirror_config.json").read_text())
+    assert cfg["corpus"]["truncated"] == 1
+
+
+def test_an_earlier_run_is_not_overwritten(capsys, base_args, tmp_path):
+    out = tmp_path / "out"
+    (out / "checkpoint-5").mkdir(parents=True)
+    args = base_args + ["--train_file", corpus(tmp_path)]
+    assert "holds checkpoints of an unfinished run (checkpoint-5)" in cli_error(capsys, args)
+    (out / "final").mkdir()
+    assert "already holds a finished encoder" in cli_error(capsys, args)
+    # a bad input with --overwrite_output_dir still fails before anything of the earlier run is deleted
+    cli_error(capsys, args + ["--overwrite_output_dir", "--temperature", "0"])
+    cli_error(capsys, base_args + ["--train_file", tmp_path / "nope.txt", "--overwrite_output_dir"])
+    assert (out / "checkpoint-5").is_dir() and (out / "final").is_dir()
+
+
+# ---- nothing lost ----
+
+@pytest.mark.slow
+def test_a_crash_before_the_final_move_leaves_no_final_folder(base_args, tmp_path, monkeypatch):
+    argv = [str(a) for a in base_args + ["--train_file", corpus(tmp_path), "--max_steps", 2, "--save_strategy", "no"]]
+
+    def crash(src, dst):
+        raise OSError("injected crash before the move")
+
+    monkeypatch.setattr("mirror.atomic.replace_folder", crash)
+    with pytest.raises(OSError, match="injected crash"):
+        train(*parse_args(argv, SENTENCE_DEFAULTS))
+    out = tmp_path / "out"
+    assert not (out / "final").exists()
+    assert (out / "final.tmp" / "model.safetensors").exists()  # the incomplete copy keeps its .tmp name
+
+
+# ---- determinism ----
+
+def run_weights(base_args, tmp_path, name, seed):
+    out = tmp_path / name
+    argv = [str(a) for a in base_args + ["--train_file", corpus(tmp_path), "--max_steps", 4, "--save_strategy", "no",
+                                         "--seed", seed, "--output_dir", out]]
+    train(*parse_args(argv, SENTENCE_DEFAULTS))
+    return load_file(out / "final" / "model.safetensors")
+
+
+@pytest.mark.slow
+def test_same_seed_same_encoder_other_seed_other_encoder(base_args, tmp_path):
+    a = run_weights(base_args, tmp_path, "a", 3)
+    b = run_weights(base_args, tmp_path, "b", 3)
+    c = run_weights(base_args, tmp_path, "c", 4)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+# ---- kill and resume ----
+
+def kill_run(kill_at, log, *flags):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONHASHSEED": "random"}
+    return subprocess.run(
+        [sys.executable, str(REPO / "tests" / "kill_run.py"), str(kill_at), str(log), *map(str, flags)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_loss_curve_and_encoder(tiny_bert, tmp_path):
+    flags = ["--model_name_or_path", tiny_bert, "--pooling", "mean", "--train_file", corpus(tmp_path),
+             "--per_device_train_batch_size", 8, "--num_train_epochs", 2, "--save_strategy", "steps",
+             "--save_steps", 5, "--logging_steps", 1, "--learning_rate", 1e-4, "--seed", 11, "--disable_tqdm", "true"]
+    whole = kill_run(0, tmp_path / "whole.json", *flags, "--output_dir", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    out = tmp_path / "killed"
+    killed = kill_run(7, tmp_path / "unused.json", *flags, "--output_dir", out)
+    assert killed.returncode == 137
+    assert not (out / "final").exists() and (out / "checkpoint-5").is_dir()  # nothing looks finished
+
+    again = kill_run(0, tmp_path / "x.json", *flags, "--output_dir", out)
+    assert again.returncode == 2 and "unfinished run (checkpoint-5)" in again.stderr  # no silent restart
+
+    resumed = kill_run(0, tmp_path / "resumed.json", *flags, "--output_dir", out, "--resume_from_checkpoint", "last")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    curve = lambda p: [(h["step"], h["loss"]) for h in json.loads(Path(p).read_text()) if "loss" in h]
+    a, b = curve(tmp_path / "whole.json"), curve(tmp_path / "resumed.json")
+    assert [s for s, _ in a] == list(range(1, 17)) and [s for s, _ in b] == list(range(1, 17))
+    for (_, la), (_, lb) in zip(a, b):
+        assert la == pytest.approx(lb, rel=1e-5, abs=1e-6)
+    wa, wb = load_file(tmp_path / "whole" / "final" / "model.safetensors"), load_file(out / "final" / "model.safetensors")
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+
+
+# ---- the recipe scripts, as a user launches them (subprocess, offline) ----
 
 def run_script(script, *args, cwd=REPO):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -30,6 +230,7 @@ def small_dev(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_sentence_recipe_on_the_packaged_minilm(tmp_path, small_dev):
     out = tmp_path / "run"
     proc = run_script(
@@ -55,6 +256,7 @@ def test_sentence_recipe_on_the_packaged_minilm(tmp_path, small_dev):
     assert "Traceback" not in again.stderr
 
 
+@pytest.mark.slow
 def test_word_recipe_on_a_tiny_bert(tmp_path, tiny_bert):
     words = tmp_path / "words.txt"
     words.write_text("\n".join(Path(REPO / "data" / "words" / "en.txt").read_text(encoding="utf-8").splitlines()[:64]))
@@ -72,6 +274,7 @@ def test_word_recipe_on_a_tiny_bert(tmp_path, tiny_bert):
     assert mirror.load_encoder(str(out / "final")).pooling == "cls"
 
 
+@pytest.mark.slow
 def test_a_user_error_exits_2_with_one_line_and_no_traceback(tmp_path):
     proc = run_script("train_sentence.py", "--train_file", tmp_path / "nope.txt", "--output_dir", tmp_path / "o")
     assert proc.returncode == 2

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import mirror
-from mirror.modeling import load_encoder
+from mirror.encoder import load_encoder
 
 TEXTS = [
     "A man is playing a guitar.",

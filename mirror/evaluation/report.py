@@ -1,21 +1,21 @@
 """Results tables: rows (one per model) -> a pandas DataFrame with average columns -> markdown, CSV, JSON, PNG.
 
-Every file is written atomically (a temporary file in the same folder, then `os.replace`), so an interrupted
-run leaves either the previous results file or the new one, never half of one.
+Every file is written atomically (`mirror.atomic.atomic_write`, also importable from here as before), so an
+interrupted run leaves either the previous results file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ..atomic import atomic_write
 
 __all__ = ["atomic_write", "plot_table", "results_table", "to_markdown", "write_results"]
 
@@ -33,27 +33,6 @@ def results_table(
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
     return df.to_markdown(floatfmt=floatfmt)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[io.IOBase], None], binary: bool = False) -> Path:
-    """Write a file through `write(handle)` into a temporary sibling, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files; results are ordinary files
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _jsonable(value: Any) -> Any:

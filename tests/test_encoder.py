@@ -5,8 +5,10 @@ import pytest
 import torch
 
 import mirror
+from mirror.collator import MirrorCollator
+from mirror.encoder import forward_pooled, load_encoder, pool
 from mirror.errors import ConfigError, ModelLoadError
-from mirror.modeling import load_encoder, pool, read_pooling, resolve_model_path
+from mirror.hub import resolve_model_path
 
 from conftest import minilm_path
 
@@ -54,10 +56,12 @@ def test_encode_returns_input_order_and_is_deterministic(tiny_bert):
     assert emb.shape == (5, 32) and emb.dtype == np.float32
     for i, t in enumerate(texts):
         assert np.allclose(mirror.encode(enc, [t])[0], emb[i], atol=1e-5)
-    assert not enc.model.training or True
+    enc.model.eval()
+    mirror.encode(enc, texts)
+    assert not enc.model.training  # mode restored: eval stays eval ...
     enc.model.train()
     mirror.encode(enc, texts)
-    assert enc.model.training  # mode restored
+    assert enc.model.training  # ... and train stays train
     assert mirror.encode(enc, []).shape == (0, 32)
 
 
@@ -73,19 +77,8 @@ def test_save_and_reload_give_identical_embeddings_and_pooling(tiny_roberta, tmp
     assert [m["type"] for m in modules] == ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling"]
     assert json.loads((tmp_path / "saved" / "mirror_config.json").read_text()) == {"note": "test"}
     assert load_encoder(str(tmp_path / "saved"), pooling="cls").pooling == "cls"  # explicit choice wins
-
-
-def test_read_pooling_both_metadata_layouts(tmp_path):
-    (tmp_path / "1_Pooling").mkdir()
-    cfg = tmp_path / "1_Pooling" / "config.json"
-    cfg.write_text(json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}))
-    assert read_pooling(tmp_path) == "cls"
-    cfg.write_text(json.dumps({"pooling_mode": "mean"}))
-    assert read_pooling(tmp_path) == "mean"
-    cfg.write_text(json.dumps({"pooling_mode_max_tokens": True}))
-    with pytest.raises(ModelLoadError, match="not supported"):
-        read_pooling(tmp_path)
-    assert read_pooling(tmp_path / "nowhere") is None
+    assert again.max_seq_length == enc.max_seq_length
+    assert load_encoder(str(tmp_path / "saved"), max_seq_length=64).max_seq_length == 64  # so does an explicit length
 
 
 def test_packaged_model_resolves_and_keeps_its_mean_pooling():
@@ -108,3 +101,47 @@ def test_missing_model_offline_fails_fast_with_a_sentence(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE"):
         load_encoder("no-such-org/no-such-model")
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+@pytest.mark.parametrize("which", ["tiny_bert", "tiny_roberta"])
+def test_chunked_forward_equals_one_padded_forward(which, pooling, request, sentences):
+    path = request.getfixturevalue(which)
+    enc = load_encoder(str(path), pooling=pooling)
+    enc.model.eval()
+    collator = MirrorCollator(enc.tokenizer, max_length=50, span_len=5)
+    batch = collator(sentences[:40])
+    with torch.no_grad():
+        one = forward_pooled(enc.model, batch, pooling, chunk_cost=0)
+        for cost in (1, 16, 64, 100_000):  # about one chunk per length ... everything in one chunk
+            assert torch.allclose(forward_pooled(enc.model, batch, pooling, chunk_cost=cost), one, atol=1e-5)
+
+
+def test_chunks_split_to_a_common_count_keep_the_embeddings(tiny_bert, sentences):
+    from mirror.chunking import chunked_tokens
+
+    enc = load_encoder(str(tiny_bert), pooling="mean")
+    enc.model.eval()
+    batch = MirrorCollator(enc.tokenizer, max_length=50, span_len=5)(sentences[:40])
+    natural = chunked_tokens(batch["attention_mask"], 64)[1]
+    asked, calls = [], []
+    hook = enc.model.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        one = forward_pooled(enc.model, batch, "mean", chunk_cost=0)
+        calls.clear()
+        agreed = forward_pooled(enc.model, batch, "mean", 64, agree_chunks=lambda n: asked.append(n) or n + 3)
+    hook.remove()
+    assert asked == [natural] and len(calls) == natural + 3  # another process needed 3 more forward calls
+    assert torch.allclose(agreed, one, atol=1e-5)
+
+
+def test_chunked_forward_gradients_match(tiny_bert, sentences):
+    enc = load_encoder(str(tiny_bert), pooling="mean", dropout=0.0)
+    collator = MirrorCollator(enc.tokenizer, max_length=50, span_len=5)
+    batch = collator(sentences[:24])
+    grads = []
+    for chunk in (0, 100):
+        enc.model.zero_grad()
+        forward_pooled(enc.model, batch, "mean", chunk).pow(2).sum().backward()
+        grads.append(enc.model.encoder.layer[0].attention.self.query.weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=1e-4)

