@@ -3,6 +3,44 @@
     import mirror
     encoder = mirror.load_encoder("outputs/sentence_minilm/final")  # pooling read from the saved metadata
     embeddings = mirror.encode(encoder, ["A man is playing a guitar.", "Someone plays music."])
+
+Module map: what each module is for, and after `<` the mirror modules it may import. Imports only go down: a
+module may import only modules listed above it (tests/test_package.py reads every import, inside functions too).
+
+    errors                  user errors and the one-line CLI message                             < -
+    atomic                  write a file or swap a folder atomically                             < -
+    masking                 span_mask: the input augmentation, a pure string function            < -
+    losses                  info_nce_loss and pair_statistics over two embedding tensors         < -
+    distributed             gather_with_grad for global-batch negatives                          < -
+    chunking                the length-chunk planner of the forward pass                         < -
+    summary                 seed_summary: mean and sample std over seeds                         < errors
+    st_format               sentence-transformers metadata and mirror_config.json, read/written  < atomic, errors
+    hub                     name resolution, Hub reachability, hub flags, the upload folder      < atomic, errors, st_format
+    data                    load_corpus (txt/csv/tsv/jsonl/Hub) and TextDataset                  < errors, hub
+    collator                MirrorCollator: duplicate, mask, tokenize once -> (2N, L)            < masking
+    encoder                 Encoder, load_encoder, pool, forward_pooled, encode, save_encoder    < chunking, errors, hub, st_format
+    modeling                deprecated alias of encoder and its neighbours, for one release      < chunking, encoder, hub, st_format
+    config                  the run's dataclasses and the YAML + CLI parser (about 380 lines: the fields' help texts and the changed defaults)  < errors, hub, st_format
+    card                    the model card from its template and facts (a little over 300 lines: one helper per card section)  < errors, hub, st_format
+    share                   push the final encoder with its card: the recipe's step after training  < card, errors, hub
+    curves                  TrainingCurves: training_log.csv and training_curves.png             < atomic
+    trainer                 MirrorTrainer(Trainer): InfoNCE compute_loss, log, _save             < atomic, distributed, encoder, errors, losses, st_format
+    evaluation.datadir      the default benchmark folder                                         < errors
+    evaluation.discovery    what a task is; files walked, named and selected                     < errors
+    evaluation.common       line readers, number parsing, cosine, Spearman, the embedding cache  < data, errors
+    evaluation.sts          STS12-16, STS-B, SICK-R loaders, scorers, discovery (about 360 lines: three release layouts)  < errors, evaluation.common, evaluation.discovery
+    evaluation.lexical      word-similarity loaders, scorer, discovery (about 400 lines: six release layouts)  < errors, evaluation.common, evaluation.discovery
+    evaluation.crosslingual  BLI and Tatoeba loaders, scorers, discovery                          < errors, evaluation.common, evaluation.discovery
+    evaluation.report       tables, CSV/JSON/PNG results                                         < atomic
+    evaluation.suite        evaluate_suite: find, load once, score every model                   < encoder, errors, evaluation.common, evaluation.crosslingual, evaluation.discovery, evaluation.lexical, evaluation.report, evaluation.sts
+    evaluation.runner       deprecated alias of evaluation.suite, for one release                < evaluation.suite
+    evaluation.cli          the flags every eval script shares; print and write a table          < errors, evaluation.datadir, evaluation.discovery, evaluation.report, evaluation.suite, st_format
+    evaluation.sources      the benchmark sources file (benchmark_sources.json)                  < errors
+    evaluation.fetch        HTTP download with resume, checksums, archive members, Hub splits    < -
+    evaluation.download     verify and install downloaded benchmarks, the manifest               < atomic, errors, evaluation.datadir, evaluation.fetch, evaluation.sources
+    evaluation              the evaluation package's public names                                < evaluation.common, evaluation.crosslingual, evaluation.lexical, evaluation.sts, evaluation.suite
+    recipe                  the training recipe the entry scripts run, top to bottom             < atomic, card, collator, config, curves, data, encoder, errors, evaluation.sts, share, trainer
+    seeds                   one recipe trained with several seeds                                < atomic, card, errors, recipe, summary
 """
 
 from .collator import MirrorCollator

@@ -1,7 +1,12 @@
-"""The package's shape: the module map (which module may import which) holds and has no cycle, modules stay
-small unless their docstring says why, and the wheel ships the card template and the facts file."""
+"""The package's shape: the module map at the top of `mirror/__init__.py` is true (every module is in it, and every
+import of a mirror module, at the top of a file or inside a function, is one its map line allows; a module may only
+allow modules listed above it, so the map is an order and no import cycle is possible), modules stay small unless
+their map line says why, and the wheel ships the package data."""
+
+from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import zipfile
@@ -9,89 +14,99 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "mirror"
+import mirror
 
-# module -> the mirror modules it may import. Lower layers first; `evaluation` is the subpackage as one node.
-MODULE_MAP = {
-    "errors": set(),
-    "atomic": set(),
-    "masking": set(),
-    "losses": set(),
-    "distributed": set(),
-    "chunking": set(),
-    "benchmarking": set(),
-    "summary": {"errors"},
-    "st_format": {"atomic", "errors"},
-    "hub": {"atomic", "errors", "st_format"},
-    "data": {"errors", "hub"},
-    "collator": {"masking"},
-    "encoder": {"chunking", "errors", "hub", "st_format"},
-    "config": {"errors", "hub", "st_format"},
-    "card": {"errors", "hub", "st_format"},
-    "share": {"card", "errors", "hub"},
-    "curves": {"atomic"},
-    "trainer": {"atomic", "distributed", "encoder", "errors", "losses", "st_format"},
-    "modeling": {"chunking", "encoder", "hub", "st_format"},  # the deprecated alias of encoder & co
-    "evaluation": {"atomic", "config", "data", "encoder", "errors", "modeling"},
-    "recipe": {"atomic", "card", "collator", "config", "curves", "data", "encoder", "errors", "evaluation", "share",
-               "trainer"},
-    "seeds": {"atomic", "card", "errors", "recipe", "summary"},
-}
+PACKAGE = Path(mirror.__file__).parent
 SIZE_LIMIT = 300
+MAP_LINE = re.compile(r"^\s{4}(?P<name>[a-z_][\w.]*)\s{2,}(?P<job>\S.*?)\s+<\s(?P<deps>.*)$")
 
 
-def _node(path: Path) -> str:
-    rel = path.relative_to(PACKAGE)
-    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+def module_map() -> dict[str, list[str]]:
+    """{module: mirror modules it may import}, in map order, from the `mirror/__init__.py` docstring."""
+    entries: dict[str, list[str]] = {}
+    for line in (mirror.__doc__ or "").splitlines():
+        match = MAP_LINE.match(line)
+        if match:
+            deps = match["deps"].strip()
+            entries[match["name"]] = [] if deps == "-" else [d.strip() for d in deps.split(",")]
+    return entries
 
 
-def _imports(path: Path) -> set[str]:
-    """The mirror modules (map nodes) a file imports, at any depth of the file."""
-    depth = len(path.relative_to(PACKAGE).parts)  # 1: mirror/x.py, 2: mirror/evaluation/x.py
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom):
-            if node.level == depth:  # relative to the package root: from .x / from ..x
-                names = [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
-            elif node.level == 0 and (node.module or "").startswith("mirror."):
-                names = [node.module.split(".")[1]]
+def module_name(path: Path) -> str:
+    """mirror/evaluation/sts.py -> 'evaluation.sts'; a package's __init__.py -> the package ('evaluation')."""
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The mirror modules a file imports anywhere in it, as map names ('encoder', 'evaluation.sts', ...)."""
+    known = {module_name(p) for p in PACKAGE.rglob("*.py")}
+    return imports_in(path.read_text(encoding="utf-8"), module_name(path), path.name == "__init__.py", known)
+
+
+def imports_in(source: str, name: str, is_package: bool, known: set[str]) -> set[str]:
+    """The mirror modules that `source` (module `name` of the map) imports, at the top or inside functions."""
+    package = name.split(".") if is_package else name.split(".")[:-1]
+    package = [p for p in package if p]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names if a.name == "mirror" or a.name.startswith("mirror.")]
+            targets = [t.removeprefix("mirror").lstrip(".") for t in targets]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+                root = ".".join(base + ([node.module] if node.module else []))
+            elif node.module and (node.module == "mirror" or node.module.startswith("mirror.")):
+                root = node.module.removeprefix("mirror").lstrip(".")
             else:
                 continue
-            found.update(names)
-        elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("mirror."))
+            # `from . import sts` names a module; `from .sts import score_sts` names a symbol of one
+            targets = [f"{root}.{a.name}".lstrip(".") if f"{root}.{a.name}".lstrip(".") in known else root for a in node.names]
+        else:
+            continue
+        found.update(t for t in targets if t != name)
     return found
 
 
-def test_every_import_follows_the_module_map():
-    edges: dict[str, set[str]] = {}
+def test_the_map_lists_every_module_once_and_only_modules_above_as_imports():
+    entries = module_map()
+    modules = {module_name(p) for p in PACKAGE.rglob("*.py")} - {""}
+    assert entries, "no module map found in mirror/__init__.py's docstring"
+    assert set(entries) == modules, f"not in the map: {sorted(modules - set(entries))}; not a module: {sorted(set(entries) - modules)}"
+    order = list(entries)
+    for name, deps in entries.items():
+        for dep in deps:
+            assert dep in entries and order.index(dep) < order.index(name), f"{name} may import {dep}, which is not listed above it"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: module_name(p) or "mirror")
+def test_every_import_is_allowed_by_the_map(path):
+    entries = module_map()
+    name = module_name(path)
+    allowed = set(entries.get(name, [])) if name else set(entries)  # mirror/__init__.py is the public facade
+    not_allowed = sorted(imported_modules(path) - allowed)
+    assert not not_allowed, f"mirror/{path.relative_to(PACKAGE)} imports {not_allowed}, which its map line does not allow"
+
+
+def test_the_import_reader_sees_every_kind_of_import():
+    source = (
+        "import torch\nfrom ..errors import DataError\n\ndef f():\n    from ..encoder import encode\n    import mirror.chunking\n"
+        "    from .. import masking\n    from ..evaluation.sts import load_stsb\n    from . import lexical\n"
+    )
+    known = {"errors", "encoder", "chunking", "masking", "evaluation", "evaluation.sts", "evaluation.lexical"}
+    found = imports_in(source, "evaluation.cli", False, known)
+    assert found == {"errors", "encoder", "chunking", "masking", "evaluation.sts", "evaluation.lexical"}
+
+
+def test_long_modules_say_why_in_their_map_line():
+    jobs = {match["name"]: match["job"] for match in map(MAP_LINE.match, (mirror.__doc__ or "").splitlines()) if match}
     for path in PACKAGE.rglob("*.py"):
-        if path.name == "__init__.py" and path.parent == PACKAGE:
-            continue  # the public API imports everything
-        node = _node(path)
-        edges.setdefault(node, set()).update(_imports(path) - {node})
-    assert set(edges) == set(MODULE_MAP), "a module was added or removed: put it in MODULE_MAP"
-    wrong = {node: sorted(edges[node] - MODULE_MAP[node]) for node in edges if edges[node] - MODULE_MAP[node]}
-    assert not wrong, f"imports outside the module map: {wrong}"
-
-
-def test_the_module_map_has_no_cycle():
-    done: set[str] = set()
-    remaining = dict(MODULE_MAP)
-    while remaining:
-        ready = [node for node, deps in remaining.items() if deps <= done]
-        assert ready, f"import cycle among {sorted(remaining)}"
-        done.update(ready)
-        for node in ready:
-            del remaining[node]
-
-
-def test_long_modules_say_why_in_their_docstring():
-    for path in PACKAGE.glob("*.py"):  # the core library (mirror/evaluation/ has its own owners)
         lines = path.read_text(encoding="utf-8").count("\n")
         if lines > SIZE_LIMIT:
-            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-            assert "lines" in doc.lower(), f"{path.relative_to(PACKAGE)}: {lines} lines and no word on why"
+            assert "lines" in jobs.get(module_name(path), ""), f"mirror/{path.relative_to(PACKAGE)}: {lines} lines and no word on why"
 
 
 def test_the_card_template_and_facts_are_package_data():
@@ -112,4 +127,5 @@ def test_the_wheel_holds_the_templates(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     (wheel,) = tmp_path.glob("mirror-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"mirror/templates/model_card.md", "mirror/templates/card_facts.json", "mirror/atomic.py"} <= names
+    assert {"mirror/templates/model_card.md", "mirror/templates/card_facts.json", "mirror/evaluation/benchmark_sources.json",
+            "mirror/atomic.py"} <= names

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..config import POOLING_CHOICES
+from ..st_format import POOLING_CHOICES
 from ..errors import ConfigError
 from .datadir import DOWNLOAD_COMMAND, ENV_VAR, default_data_dir, require_data_dir
 from .discovery import relative_name

@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..atomic import atomic_write, replace_folder
 from ..errors import DataError
 from .datadir import default_data_dir
 from .fetch import FileFailure, cache_path, check_digests, digest, fetch, hub_bytes, mirrored, read_member
-from .report import atomic_write
 from .sources import UNVERIFIED, Benchmark, FileSpec, load_sources, resolve_names
 
 logger = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def download_benchmark(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             records.append(record)
-        _place(staging, output_dir / bench.folder)
+        replace_folder(staging, output_dir / bench.folder)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -164,17 +164,6 @@ def download_benchmark(
         dest.unlink(missing_ok=True)
     _remove_if_empty(output_dir / ".downloads")
     return _manifest_entry(bench, records, mirror_url, hub_dir)
-
-
-def _place(staging: Path, target: Path) -> None:
-    """Make `staging` the folder `target` (replacing an older one) with renames only."""
-    old = None
-    if target.exists():
-        old = staging.with_name(staging.name + ".old")
-        os.replace(target, old)
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _manifest_entry(bench: Benchmark, records: list[dict], mirror_url: str | None, hub_dir) -> dict[str, Any]:

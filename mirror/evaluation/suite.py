@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
+from ..encoder import encode, load_encoder
 from ..errors import ConfigError, DataError, ModelLoadError
 from . import crosslingual, lexical, sts
 from .common import CachedEncoder
@@ -184,8 +185,6 @@ def evaluate_suite(
     pooling: one per model or one for all (None / "auto": the checkpoint's saved pooling). tasks: `--tasks`
     patterns. task_options: the suite's find options (crosslingual: `csls_k`), recorded in the metadata.
     detail: also the detail columns (STS: one per STS12-16 subset)."""
-    from ..modeling import encode, load_encoder
-
     data_dir = Path(data_dir)
     specs = model_specs(models, pooling)
     found = discover(suite, data_dir, tasks, task_options)
