@@ -6,7 +6,7 @@ alternating settings batch by batch, and prints the median seconds, the padded t
 per batch, their padding share and the number of chunks.
 
     python benchmarks/chunking.py                                    # sentences: 200 pairs, max length 50
-    python benchmarks/chunking.py --train_file data/words/en.txt --max_length 25 --span 0 --temperature 0.2
+    python benchmarks/chunking.py --train_file data/words/en.txt --max_length 25 --span_mask_len 0 --temperature 0.2
 
 Run from the repository root (the default --train_file is relative to it); it needs only the mirror package.
 """
@@ -37,7 +37,7 @@ def parse(argv=None):
     p.add_argument("--train_file", default="data/sentences/en_stsb_train_10k.txt")
     p.add_argument("--batch_size", type=int, default=200, help="strings per batch (2 rows each)")
     p.add_argument("--max_length", type=int, default=50)
-    p.add_argument("--span", type=int, default=5, help="span_mask_len (0 for words)")
+    p.add_argument("--span_mask_len", type=int, default=5, help="span_mask_len (0 for words)")
     p.add_argument("--temperature", type=float, default=0.04)
     p.add_argument("--costs", type=int, nargs="+", default=[0, 16, 64, 256, 1024], help="forward_chunk_cost values")
     p.add_argument("--batches", type=int, default=5)
@@ -53,7 +53,7 @@ def main(argv=None):
     enc = mirror.load_encoder(args.model, pooling="mean", dropout=0.1)
     model = enc.model.train()
     texts = load_corpus(args.train_file)[0]
-    collator = MirrorCollator(enc.tokenizer, max_length=args.max_length, span_len=args.span, seed=0)
+    collator = MirrorCollator(enc.tokenizer, max_length=args.max_length, span_mask_len=args.span_mask_len, seed=0)
     rng = random.Random(0)
     batches = [collator(rng.sample(texts, min(args.batch_size, len(texts)))) for _ in range(args.batches)]
     seconds = {cost: [] for cost in args.costs}

@@ -35,7 +35,7 @@ def parse(argv=None):
     p.add_argument("--batch_size", type=int, default=200)
     p.add_argument("--max_length", type=int, default=50)
     p.add_argument("--chunk", type=int, default=256, help="mirror's forward_chunk_cost")
-    p.add_argument("--span", type=int, default=5, help="mirror's span_mask_len (0 for words)")
+    p.add_argument("--span_mask_len", type=int, default=5, help="mirror's span_mask_len (0 for words)")
     p.add_argument("--only", choices=["mirror", "peer"], default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--top", type=int, default=12)
@@ -53,7 +53,7 @@ def mirror_step(args, texts):
     enc = mirror.load_encoder(args.model, pooling="mean", dropout=0.1)
     model = enc.model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-5, weight_decay=0.01)
-    collator = MirrorCollator(enc.tokenizer, max_length=args.max_length, span_len=args.span, seed=0)
+    collator = MirrorCollator(enc.tokenizer, max_length=args.max_length, span_mask_len=args.span_mask_len, seed=0)
     times = {}
     batch = timed("collate", lambda: collator([{"idx": i, "text": t} for i, t in enumerate(texts)]), times)
     emb = timed("forward", lambda: forward_pooled(model, batch, "mean", args.chunk), times)

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mirror.config import level_settings
+
 from benchkit import (
     RssPeak,
     StepClock,
@@ -46,8 +48,8 @@ from benchkit import (
 HERE = Path(__file__).resolve()
 REPO = HERE.parents[1]
 LEVELS = {
-    "sentence": {"file": REPO / "data" / "sentences" / "en_stsb_train_10k.txt", "max_length": 50, "temperature": 0.04, "span": 5},
-    "word": {"file": REPO / "data" / "words" / "en.txt", "max_length": 25, "temperature": 0.2, "span": 0},
+    level: {"file": REPO / "data" / path, **level_settings(level)}  # the recipe's own settings per level
+    for level, path in (("sentence", "sentences/en_stsb_train_10k.txt"), ("word", "words/en.txt"))
 }
 
 
@@ -108,11 +110,11 @@ def train_worker(impl: str, level: str, args) -> dict:
             output_dir=out, per_device_train_batch_size=args.batch_size, max_steps=total, save_strategy="no",
             report_to=[], logging_steps=10**6, disable_tqdm=True, temperature=cfg["temperature"], seed=0,
             bf16=args.precision == "bf16", use_cpu=args.device == "cpu", cpu_threads=args.threads,
-        )
-        collator = MirrorCollator(enc.tokenizer, max_length=cfg["max_length"], span_len=cfg["span"], seed=0)
+        ).for_trainer(enc)
+        collator = MirrorCollator(enc.tokenizer, max_length=cfg["max_length"], span_mask_len=cfg["span_mask_len"], seed=0)
         trainer = MirrorTrainer(
             model=model, args=config, train_dataset=TextDataset(texts), data_collator=collator,
-            processing_class=enc.tokenizer, pooling="mean", callbacks=[clock],
+            processing_class=enc.tokenizer, callbacks=[clock],
         )
     else:
         from mirror.hub import resolve_model_path

@@ -18,7 +18,7 @@ class MirrorCollator:
     Batch layout (every tensor has 2N rows and L columns, L = the longest row in this batch, at most `max_length`):
 
         rows [0, N)   the N strings as given
-        rows [N, 2N)  their copies, each with a random span of `span_len` characters replaced by the mask token
+        rows [N, 2N)  their copies, each with a random span of `span_mask_len` characters replaced by the mask token
 
     so row i and row N + i are a positive pair, and every other row is a negative for both.
 
@@ -30,7 +30,7 @@ class MirrorCollator:
 
     tokenizer: PreTrainedTokenizerBase
     max_length: int = 50
-    span_len: int = 5
+    span_mask_len: int = 5
     min_mask_chars: int = 30
     seed: int = 42
     epoch: int = 0
@@ -38,7 +38,7 @@ class MirrorCollator:
 
     def __post_init__(self):
         self._rng = random.Random(self.seed)
-        if self.span_len > 0 and self.tokenizer.mask_token is None:
+        if self.span_mask_len > 0 and self.tokenizer.mask_token is None:
             raise ValueError(
                 f"span masking needs a mask token, but the tokenizer {type(self.tokenizer).__name__} has none; "
                 "set span_mask_len to 0"
@@ -46,7 +46,7 @@ class MirrorCollator:
 
     def mask(self, text: str, key: int | None = None) -> str:
         rng = self._rng if key is None else mask_rng(self.seed, self.epoch, key)
-        return span_mask(text, self.span_len, self.tokenizer.mask_token, rng, self.min_mask_chars)
+        return span_mask(text, self.span_mask_len, self.tokenizer.mask_token, rng, self.min_mask_chars)
 
     def __call__(self, features: list[Any]) -> dict:
         texts, keys = [], []

@@ -302,6 +302,22 @@ def _suggest(name: str, known: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+
+# The paper's settings per level, each default defined once: the dataclass fields above hold the sentence level's
+# (temperature 0.04, span_mask_len 5, max_length 50, one epoch); a level lists only what it changes. A recipe YAML
+# lists only what differs from its level.
+LEVELS: dict[str, dict[str, Any]] = {
+    "sentence": {},
+    "word": {"temperature": 0.2, "span_mask_len": 0, "max_length": 25, "num_train_epochs": 2},
+}
+
+
+def level_settings(level: str) -> dict[str, Any]:
+    """The value at `level` of every setting some level changes: {temperature, span_mask_len, max_length, ...}."""
+    keys = set().union(*LEVELS.values())
+    fields = (f for cls in (ModelArguments, DataArguments, MirrorConfig) for f in dataclasses.fields(cls))
+    return {**{f.name: f.default for f in fields if f.name in keys}, **LEVELS[level]}
+
 class MirrorArgumentParser(HfArgumentParser):
     """`HfArgumentParser` with `--config <yaml>`: the YAML gives defaults, command-line flags override them.
 

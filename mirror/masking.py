@@ -5,20 +5,20 @@ from __future__ import annotations
 import random
 
 
-def span_mask(text: str, span_len: int, mask_token: str, rng: random.Random, min_chars: int = 30) -> str:
-    """Replace a random run of `span_len` characters of `text` with `mask_token`.
+def span_mask(text: str, span_mask_len: int, mask_token: str, rng: random.Random, min_mask_chars: int = 30) -> str:
+    """Replace a random run of `span_mask_len` characters of `text` with `mask_token`.
 
     The span start is drawn uniformly from every position where it fits, and the mask token is set off by single
     spaces as in the original code (`"left [MASK] right"`). The original always wrote a literal `[MASK]`, even for
     RoBERTa; pass `tokenizer.mask_token` instead.
 
-    Left unchanged: `span_len <= 0` (masking off), a text shorter than `min_chars` characters (the original's
+    Left unchanged: `span_mask_len <= 0` (masking off), a text shorter than `min_mask_chars` characters (the original's
     minimum is 30), or a text no longer than the span itself.
     """
-    if span_len <= 0 or len(text) < min_chars or len(text) <= span_len:
+    if span_mask_len <= 0 or len(text) < min_mask_chars or len(text) <= span_mask_len:
         return text
-    start = rng.randrange(len(text) - span_len + 1)
-    left, right = text[:start].rstrip(), text[start + span_len :].lstrip()
+    start = rng.randrange(len(text) - span_mask_len + 1)
+    left, right = text[:start].rstrip(), text[start + span_mask_len :].lstrip()
     return " ".join(part for part in (left, mask_token, right) if part)
 
 

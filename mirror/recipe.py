@@ -24,7 +24,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from .atomic import write_text
 from .card import DEV_RESULTS_NAME
 from .collator import MirrorCollator
-from .config import DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments, resolved_config
+from .config import LEVELS, DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments, resolved_config
 from .curves import TrainingCurves
 from .data import TextDataset, load_corpus
 from .encoder import load_encoder
@@ -38,14 +38,14 @@ logger = logging.getLogger("mirror")
 FINAL_DIR = "final"
 PRECISION_NAMES = {"no": "fp32", "bf16": "bf16 autocast (loss in fp32)", "fp16": "fp16 autocast (loss in fp32)"}
 
-# Paper settings per level; a recipe YAML and the command line override them.
-SENTENCE_DEFAULTS: dict[str, Any] = {"temperature": 0.04, "span_mask_len": 5, "max_length": 50, "num_train_epochs": 1}
-WORD_DEFAULTS: dict[str, Any] = {"temperature": 0.2, "span_mask_len": 0, "max_length": 25, "num_train_epochs": 2}
 
 
-def parse_args(argv: list[str] | None, level_defaults: dict[str, Any]) -> tuple[ModelArguments, DataArguments, MirrorConfig]:
+def parse_args(argv: list[str] | None, level: str = "sentence") -> tuple[ModelArguments, DataArguments, MirrorConfig]:
+    """The run's settings: the level's defaults (`config.LEVELS`), then `--config` YAML, then the flags."""
+    if level not in LEVELS:
+        raise ConfigError(f"level {level!r}: choose one of {', '.join(LEVELS)}")
     parser = MirrorArgumentParser()
-    parser.set_defaults(**level_defaults)
+    parser.set_defaults(**LEVELS[level])
     return parser.parse(argv)
 
 
@@ -180,7 +180,7 @@ def train(
     collator = MirrorCollator(
         encoder.tokenizer,
         max_length=data_args.max_length,
-        span_len=data_args.span_mask_len,
+        span_mask_len=data_args.span_mask_len,
         min_mask_chars=data_args.min_mask_chars,
         seed=training_args.seed,
     )

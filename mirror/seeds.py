@@ -38,7 +38,7 @@ def seed_dir(output_dir: str | os.PathLike, seed: int) -> Path:
 def train_seeds(
     argv: Sequence[str],
     seeds: Sequence[int],
-    level_defaults: dict[str, Any],
+    level: str,
     eval_command: str | None = None,
     results_name: str = "results.csv",
 ) -> dict[str, pd.DataFrame]:
@@ -57,7 +57,7 @@ def train_seeds(
         raise ConfigError(f"--seeds {' '.join(map(str, seeds))}: a seed is repeated")
     if any(a == "--seed" or a.startswith("--seed=") for a in argv):
         raise ConfigError("--seed: give the seeds with --seeds, not --seed")
-    _, _, base = parse_args(argv, level_defaults)  # validates everything before the first run
+    _, _, base = parse_args(argv, level)  # validates everything before the first run
     if base.push_to_hub or base.hub_dry_run:
         raise ConfigError(
             "--push_to_hub/--hub_dry_run: not with several seeds (they would share one repo); push the seed you "
@@ -72,7 +72,7 @@ def train_seeds(
         if (run_dir / FINAL_DIR).is_dir() and not base.overwrite_output_dir:
             logger.warning(f"seed {seed}: {run_dir / FINAL_DIR} exists, reusing it (--overwrite_output_dir retrains)")
             continue
-        model_args, data_args, training_args = parse_args([*argv, "--seed", str(seed), "--output_dir", str(run_dir)], level_defaults)
+        model_args, data_args, training_args = parse_args([*argv, "--seed", str(seed), "--output_dir", str(run_dir)], level)
         logger.warning(f"seed {seed}: training into {run_dir}")
         train(model_args, data_args, training_args)
         gc.collect()

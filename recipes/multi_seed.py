@@ -22,10 +22,8 @@ you produced separately: recipes/summarize_seeds.py <output_dir>/seed*/results.c
 import argparse
 
 from mirror.errors import run_cli
-from mirror.recipe import SENTENCE_DEFAULTS, WORD_DEFAULTS
+from mirror.config import LEVELS
 from mirror.seeds import train_seeds
-
-LEVELS = {"sentence": SENTENCE_DEFAULTS, "word": WORD_DEFAULTS}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval_command", default=None, help="run per seed after training; see the docstring")
     parser.add_argument("--results_name", default="results.csv", help="the file --eval_command writes in {run_dir}")
     args, recipe_argv = parser.parse_known_args(argv)
-    train_seeds(recipe_argv, args.seeds, LEVELS[args.level], args.eval_command, args.results_name)
+    train_seeds(recipe_argv, args.seeds, args.level, args.eval_command, args.results_name)
 
 
 if __name__ == "__main__":

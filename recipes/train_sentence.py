@@ -16,11 +16,11 @@ Any flag overrides the YAML (`--help` lists them all). The encoder is saved to <
 """
 
 from mirror.errors import run_cli
-from mirror.recipe import SENTENCE_DEFAULTS, parse_args, train
+from mirror.recipe import parse_args, train
 
 
 def main(argv: list[str] | None = None) -> None:
-    model_args, data_args, training_args = parse_args(argv, SENTENCE_DEFAULTS)
+    model_args, data_args, training_args = parse_args(argv, "sentence")
     train(model_args, data_args, training_args)
 
 

@@ -16,11 +16,11 @@ Other languages: `--train_file data/words/fr.txt` (see data/README.md). The enco
 """
 
 from mirror.errors import run_cli
-from mirror.recipe import WORD_DEFAULTS, parse_args, train
+from mirror.recipe import parse_args, train
 
 
 def main(argv: list[str] | None = None) -> None:
-    model_args, data_args, training_args = parse_args(argv, WORD_DEFAULTS)
+    model_args, data_args, training_args = parse_args(argv, "word")
     train(model_args, data_args, training_args)
 
 

@@ -50,7 +50,7 @@ args = MirrorConfig(
     save_strategy="no", report_to=[], seed=0, global_negatives=global_neg, forward_chunk_cost=chunk,
     disable_tqdm=True, temperature=0.05,
 ).for_trainer(enc)
-collator = RecordingCollator(enc.tokenizer, max_length=32, span_len=5, seed=0)
+collator = RecordingCollator(enc.tokenizer, max_length=32, span_mask_len=5, seed=0)
 collator.seen = []
 grab = GradGrab()
 trainer = RecordingTrainer(

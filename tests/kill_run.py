@@ -11,7 +11,7 @@ import sys
 from transformers import TrainerCallback
 
 from mirror.errors import run_cli
-from mirror.recipe import SENTENCE_DEFAULTS, parse_args, train
+from mirror.recipe import parse_args, train
 
 kill_at, log_path, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 
@@ -23,7 +23,7 @@ class Kill(TrainerCallback):
 
 
 def main(argv):
-    result = train(*parse_args(argv, SENTENCE_DEFAULTS), callbacks=[Kill()])
+    result = train(*parse_args(argv, "sentence"), callbacks=[Kill()])
     with open(log_path, "w") as f:
         json.dump(result["log_history"], f)
 

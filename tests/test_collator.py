@@ -7,7 +7,7 @@ HELLO, WORLD, GOOD, MORNING = 7592, 2088, 2204, 2851  # bert-base-uncased WordPi
 
 
 def test_layout_duplicates_and_pads_to_longest(bert_tokenizer):
-    collator = MirrorCollator(bert_tokenizer, max_length=50, span_len=0)
+    collator = MirrorCollator(bert_tokenizer, max_length=50, span_mask_len=0)
     batch = collator(["hello world", "good morning world"])
     expected_ids = torch.tensor(
         [
@@ -25,7 +25,7 @@ def test_layout_duplicates_and_pads_to_longest(bert_tokenizer):
 
 def test_second_copy_is_masked_first_is_not(bert_tokenizer):
     text = "hello world " * 4  # 48 characters, long enough to be masked
-    collator = MirrorCollator(bert_tokenizer, max_length=50, span_len=5, seed=3)
+    collator = MirrorCollator(bert_tokenizer, max_length=50, span_mask_len=5, seed=3)
     batch = collator([{"idx": 0, "text": text.strip()}])
     first, second = batch["input_ids"]
     assert MASK not in first.tolist()
@@ -34,7 +34,7 @@ def test_second_copy_is_masked_first_is_not(bert_tokenizer):
 
 
 def test_truncation_at_max_length(bert_tokenizer):
-    collator = MirrorCollator(bert_tokenizer, max_length=4, span_len=0)
+    collator = MirrorCollator(bert_tokenizer, max_length=4, span_mask_len=0)
     batch = collator(["hello world good morning hello world"])
     assert torch.equal(batch["input_ids"], torch.tensor([[CLS, HELLO, WORLD, SEP]] * 2))
 
@@ -45,8 +45,8 @@ def _rows(batch, start):
 
 def test_masks_keyed_by_index_are_reproducible_and_change_with_epoch(bert_tokenizer):
     items = [{"idx": i, "text": f"sentence number {i} is long enough to be masked here"} for i in range(8)]
-    c1 = MirrorCollator(bert_tokenizer, span_len=5, seed=1)
-    c2 = MirrorCollator(bert_tokenizer, span_len=5, seed=1)
+    c1 = MirrorCollator(bert_tokenizer, span_mask_len=5, seed=1)
+    c2 = MirrorCollator(bert_tokenizer, span_mask_len=5, seed=1)
     # the same strings in another order and another batch split get the same masked copies
     whole = _rows(c1(items), 8)
     split = _rows(c2(items[4:]), 4) + _rows(c2(items[:4]), 4)
@@ -54,7 +54,7 @@ def test_masks_keyed_by_index_are_reproducible_and_change_with_epoch(bert_tokeni
     assert all(row.count(MASK) == 1 for row in whole)
     c1.epoch = 1
     assert _rows(c1(items), 8) != whole  # a new epoch masks differently
-    c3 = MirrorCollator(bert_tokenizer, span_len=5, seed=2)
+    c3 = MirrorCollator(bert_tokenizer, span_mask_len=5, seed=2)
     assert _rows(c3(items), 8) != whole  # so does another seed
 
 
@@ -62,7 +62,7 @@ def test_roberta_uses_its_own_mask_token(tiny_roberta):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_roberta)
-    collator = MirrorCollator(tok, span_len=5, seed=0)
+    collator = MirrorCollator(tok, span_mask_len=5, seed=0)
     batch = collator(["A man is playing a large flute in the park today."])
     assert tok.mask_token == "<mask>" and "[MASK]" not in tok.get_vocab()  # BERT's literal would be unknown here
     assert tok.mask_token_id in batch["input_ids"][1].tolist() and tok.mask_token_id not in batch["input_ids"][0].tolist()

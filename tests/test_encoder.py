@@ -109,7 +109,7 @@ def test_chunked_forward_equals_one_padded_forward(which, pooling, request, sent
     path = request.getfixturevalue(which)
     enc = load_encoder(str(path), pooling=pooling)
     enc.model.eval()
-    collator = MirrorCollator(enc.tokenizer, max_length=50, span_len=5)
+    collator = MirrorCollator(enc.tokenizer, max_length=50, span_mask_len=5)
     batch = collator(sentences[:40])
     with torch.no_grad():
         one = forward_pooled(enc.model, batch, pooling, chunk_cost=0)
@@ -122,7 +122,7 @@ def test_chunks_split_to_a_common_count_keep_the_embeddings(tiny_bert, sentences
 
     enc = load_encoder(str(tiny_bert), pooling="mean")
     enc.model.eval()
-    batch = MirrorCollator(enc.tokenizer, max_length=50, span_len=5)(sentences[:40])
+    batch = MirrorCollator(enc.tokenizer, max_length=50, span_mask_len=5)(sentences[:40])
     natural = chunked_tokens(batch["attention_mask"], 64)[1]
     asked, calls = [], []
     hook = enc.model.register_forward_hook(lambda *_: calls.append(1))
@@ -137,7 +137,7 @@ def test_chunks_split_to_a_common_count_keep_the_embeddings(tiny_bert, sentences
 
 def test_chunked_forward_gradients_match(tiny_bert, sentences):
     enc = load_encoder(str(tiny_bert), pooling="mean", dropout=0.0)
-    collator = MirrorCollator(enc.tokenizer, max_length=50, span_len=5)
+    collator = MirrorCollator(enc.tokenizer, max_length=50, span_mask_len=5)
     batch = collator(sentences[:24])
     grads = []
     for chunk in (0, 100):

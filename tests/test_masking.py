@@ -21,7 +21,7 @@ def test_masks_exactly_k_characters_with_the_mask_token():
 
 def test_the_span_reaches_every_position_including_both_ends():
     text = "abcdefghijklmnopqrstuvwxyz0123"  # 30 characters: 26 possible starts for a 5-character span
-    outs = {span_mask(text, 5, "#", random.Random(s), min_chars=0) for s in range(2000)}
+    outs = {span_mask(text, 5, "#", random.Random(s), min_mask_chars=0) for s in range(2000)}
     assert len(outs) == 26
     assert "# fghijklmnopqrstuvwxyz0123" in outs  # span at the very start
     assert "abcdefghijklmnopqrstuvwxy #" in outs  # span at the very end (the original could not mask there)
@@ -36,9 +36,9 @@ def test_uses_the_given_mask_token():
 def test_short_strings_and_k_zero_are_untouched():
     rng = random.Random(0)
     assert span_mask("short text", 5, "[MASK]", rng) == "short text"  # 10 < 30 characters
-    assert span_mask("short text", 5, "[MASK]", rng, min_chars=0) != "short text"
+    assert span_mask("short text", 5, "[MASK]", rng, min_mask_chars=0) != "short text"
     assert span_mask(TEXT, 0, "[MASK]", rng) == TEXT
-    assert span_mask("abcde", 5, "[MASK]", rng, min_chars=0) == "abcde"  # no longer than the span
+    assert span_mask("abcde", 5, "[MASK]", rng, min_mask_chars=0) == "abcde"  # no longer than the span
 
 
 def test_seeded_and_deterministic():

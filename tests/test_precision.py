@@ -20,7 +20,7 @@ def batch_loss(enc, batch, tau=0.04):
 
 def test_a_bf16_autocast_step_is_finite_and_close_to_fp32(tiny_bert, sentences):
     enc = load_encoder(str(tiny_bert), pooling="mean", dropout=0.0)
-    batch = MirrorCollator(enc.tokenizer, span_len=5, seed=0)(sentences[:32])
+    batch = MirrorCollator(enc.tokenizer, span_mask_len=5, seed=0)(sentences[:32])
     ref = batch_loss(enc, batch)
     dtypes = []
     enc.model.encoder.layer[0].attention.self.query.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 import mirror
 from mirror.errors import run_cli
-from mirror.recipe import SENTENCE_DEFAULTS, parse_args, train
+from mirror.recipe import parse_args, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO / "data" / "stsb" / "sts-dev.csv"
@@ -120,7 +120,7 @@ def test_an_over_long_line_is_truncated_and_counted_not_an_error(base_args, tmp_
         f.write("word " * 5000 + "\n")
     argv = [str(a) for a in base_args + ["--train_file", path, "--max_steps", 1, "--save_strategy", "no"]]
     with caplog.at_level("INFO", logger="mirror"):
-        result = train(*parse_args(argv, SENTENCE_DEFAULTS))
+        result = train(*parse_args(argv, "sentence"))
     assert "1 of 17 strings are longer than --max_length 50 tokens (longest 5002) and will be truncated" in caplog.text
     cfg = json.loads((Path(result["encoder_dir"]) / "mirror_config.json").read_text())
     assert cfg["corpus"]["truncated"] == 1
@@ -150,7 +150,7 @@ def test_a_crash_before_the_final_move_leaves_no_final_folder(base_args, tmp_pat
 
     monkeypatch.setattr("mirror.atomic.replace_folder", crash)
     with pytest.raises(OSError, match="injected crash"):
-        train(*parse_args(argv, SENTENCE_DEFAULTS))
+        train(*parse_args(argv, "sentence"))
     out = tmp_path / "out"
     assert not (out / "final").exists()
     assert (out / "final.tmp" / "model.safetensors").exists()  # the incomplete copy keeps its .tmp name
@@ -162,7 +162,7 @@ def run_weights(base_args, tmp_path, name, seed):
     out = tmp_path / name
     argv = [str(a) for a in base_args + ["--train_file", corpus(tmp_path), "--max_steps", 4, "--save_strategy", "no",
                                          "--seed", seed, "--output_dir", out]]
-    train(*parse_args(argv, SENTENCE_DEFAULTS))
+    train(*parse_args(argv, "sentence"))
     return load_file(out / "final" / "model.safetensors")
 
 

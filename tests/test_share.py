@@ -100,7 +100,7 @@ def test_training_pushes_nothing_and_the_share_step_uploads_the_final_encoder(ti
 
 @pytest.mark.slow
 def test_recipe_writes_the_dry_run_folder_and_curves(tiny_bert, tmp_path):
-    from mirror.recipe import SENTENCE_DEFAULTS, parse_args, train
+    from mirror.recipe import parse_args, train
 
     dev = tmp_path / "dev.csv"
     dev.write_text("".join((REPO / "data" / "stsb" / "sts-dev.csv").read_text(encoding="utf-8").splitlines(keepends=True)[:40]))
@@ -110,7 +110,7 @@ def test_recipe_writes_the_dry_run_folder_and_curves(tiny_bert, tmp_path):
         "--per_device_train_batch_size", "8", "--max_steps", "3", "--logging_steps", "1", "--stsb_dev_file", str(dev),
         "--output_dir", str(tmp_path / "run"), "--push_to_hub", "--hub_model_id", "me/tiny-mirror",
         "--hub_dry_run", str(tmp_path / "upload"), "--disable_tqdm", "true", "--report_to", "none",
-    ], SENTENCE_DEFAULTS))
+    ], "sentence"))
     dest = Path(result["hub"])
     assert {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()} == UPLOADED
     card = (dest / "README.md").read_text()

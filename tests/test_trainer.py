@@ -29,7 +29,7 @@ def make_trainer(model_path, texts, tmp_path, **overrides):
     )
     kwargs.update(overrides)
     args = MirrorConfig(**kwargs).for_trainer(enc, run_config)
-    collator = MirrorCollator(enc.tokenizer, max_length=32, span_len=5, seed=0)
+    collator = MirrorCollator(enc.tokenizer, max_length=32, span_mask_len=5, seed=0)
     trainer = MirrorTrainer(
         model=enc.model,
         args=args,
