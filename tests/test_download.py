@@ -423,6 +423,7 @@ def _cli(env, *args, extra_env=None):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=run_env, cwd=env["tmp"])
 
 
+@pytest.mark.slow
 def test_cli_exit_codes(env):
     ok = _cli(env, "--tasks", "SimLex-999", "MEN", "--mirror_url", env["server"].url)
     assert ok.returncode == 0, ok.stderr
