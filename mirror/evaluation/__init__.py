@@ -9,7 +9,9 @@
 Modules: `sts` (STS12-16, STS-B, SICK-R), `lexical` (SimLex-999, Multi-SimLex, WordSim-353, MEN), `crosslingual`
 (BLI, Tatoeba), `discovery` (benchmarks found by file name), `report` (tables, CSV/JSON/PNG), `suite`
 (`evaluate_suite`: a suite's benchmarks, every model, one table), `cli` (the eval/ scripts' common flags, printing
-and writing), `datadir` (the default benchmark folder).
+and writing), `datadir` (the default benchmark folder), and the downloader: `sources` (benchmark_sources.json),
+`fetch` (HTTP with resume, checksums, archives, Hub splits), `download` (verify, install, the manifest). What each
+may import: the module map in `mirror/__init__.py`.
 """
 
 from .common import CachedEncoder
