@@ -107,7 +107,7 @@ def _decompress(path: Path, raw: bytes, compression: str) -> bytes:
     except Exception as err:  # gzip.BadGzipFile, OSError, EOFError, lzma.LZMAError, zstd errors
         found = _sniff(raw)
         hint = f"it looks like {found[0]}" if found else f"if it is not compressed, drop the {path.suffix} suffix"
-        raise DataError(f"{path}: not valid {compression} data ({err}); {hint}") from err
+        raise DataError(f"{path}: not valid {compression} data ({' '.join(str(err).split())}); {hint}") from err
 
 
 def _check_file(path: Path) -> None:
@@ -224,7 +224,7 @@ def _read_parquet(path: Path, column: str) -> list[str]:
     try:
         parquet = pq.ParquetFile(source, memory_map=isinstance(source, str))
     except (pa.ArrowException, OSError) as err:
-        raise DataError(f"{path}: not a readable Parquet file ({err})") from err
+        raise DataError(f"{path}: not a readable Parquet file ({' '.join(str(err).split())})") from err
     schema = parquet.schema_arrow
     if column not in schema.names:
         raise DataError(f"{path}: no column '{column}' in the columns {schema.names}; set --text_column to one of them")
