@@ -16,7 +16,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     summary                 seed_summary: mean and sample std over seeds                         < errors
     st_format               sentence-transformers metadata and mirror_config.json, read/written  < atomic, errors
     hub                     name resolution, Hub reachability, hub flags, the upload folder      < atomic, errors, st_format
-    data                    load_corpus (txt/csv/tsv/jsonl/Hub) and TextDataset                  < errors, hub
+    data                    load_corpus (txt/csv/tsv/jsonl/parquet, compressed or not; folders and Hub) and TextDataset (about 360 lines: a strict reader per format, so errors name file and line)  < errors, hub
     collator                MirrorCollator: duplicate, mask, tokenize once -> (2N, L)            < masking
     encoder                 Encoder, load_encoder, pool, forward_pooled, encode, save_encoder    < chunking, errors, hub, st_format
     modeling                deprecated alias of encoder and its neighbours, for one release      < chunking, encoder, hub, st_format

@@ -312,5 +312,5 @@ def recipe_yaml(run: dict) -> str:
 
 
 def _has_columns(data: dict) -> bool:
-    train_file = str(data.get("train_file") or "")
-    return train_file.endswith((".csv", ".tsv", ".json", ".jsonl")) or not train_file and bool(data.get("dataset_name"))
+    train_file = re.sub(r"\.(gz|bz2|xz|zst)$", "", str(data.get("train_file") or ""))  # the compression suffix
+    return train_file.endswith((".csv", ".tsv", ".json", ".jsonl", ".parquet")) or not train_file and bool(data.get("dataset_name"))

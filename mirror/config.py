@@ -63,17 +63,19 @@ class DataArguments:
     train_file: str | None = field(
         default=None,
         metadata={
-            "help": "A local corpus: .txt (one string per line), .csv/.tsv (a column, see --text_column) or "
-            ".jsonl/.json (a field, see --text_column)."
+            "help": "A local corpus file: .txt (one string per line), .csv/.tsv (a column, see --text_column), "
+            ".jsonl/.json (a field, see --text_column) or .parquet (a column), each optionally compressed "
+            "(.gz, .bz2, .xz, .zst: corpus.csv.gz). A folder of data files or a save_to_disk folder goes "
+            "through --dataset_name."
         },
     )
     dataset_name: str | None = field(
-        default=None, metadata={"help": "A Hub dataset id (used when --train_file is not given)."}
+        default=None, metadata={"help": "A Hub dataset id, a local folder of data files or a save_to_disk folder."}
     )
     dataset_config_name: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
-    dataset_split: str = field(default="train", metadata={"help": "The Hub dataset's split."})
+    dataset_split: str = field(default="train", metadata={"help": "The dataset's split."})
     text_column: str = field(
-        default="text", metadata={"help": "Column of a CSV/TSV/JSONL file or Hub dataset that holds the strings."}
+        default="text", metadata={"help": "Column of a CSV/TSV/JSONL/Parquet file or dataset that holds the strings."}
     )
     deduplicate: bool = field(
         default=True,

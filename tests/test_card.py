@@ -78,3 +78,12 @@ def test_the_facts_come_from_the_packaged_data_file():
     assert "en" in data["word_languages"]
     for corpus in data["shipped_corpora"]:  # every shipped corpus the facts name is in data/
         assert (Path(__file__).resolve().parents[1] / "data" / corpus).is_file(), corpus
+
+
+@pytest.mark.parametrize("train_file, listed", [("c.txt", False), ("c.txt.gz", False), ("c.csv.gz", True),
+                                                ("c.parquet", True), ("c.jsonl.zst", True)])
+def test_recipe_yaml_keeps_text_column_for_files_with_columns(train_file, listed):
+    from mirror.card import recipe_yaml
+
+    run = {"model": {}, "training": {}, "data": {"train_file": train_file, "text_column": "sentence"}}
+    assert ("text_column" in yaml.safe_load(recipe_yaml(run))) is listed
