@@ -30,7 +30,8 @@ module may import only modules listed above it (tests/test_package.py reads ever
     evaluation.common       line readers, number parsing, cosine, Spearman, the embedding cache  < data, errors
     evaluation.sts          STS12-16, STS-B, SICK-R loaders, scorers, discovery (about 360 lines: three release layouts)  < errors, evaluation.common, evaluation.discovery
     evaluation.lexical      word-similarity loaders, scorer, discovery (about 400 lines: six release layouts)  < errors, evaluation.common, evaluation.discovery
-    evaluation.crosslingual  BLI and Tatoeba loaders, scorers, discovery                          < errors, evaluation.common, evaluation.discovery
+    evaluation.mapping      mapped BLI's maths: unit-centre-unit normalisation, orthogonal Procrustes  < -
+    evaluation.crosslingual  BLI and Tatoeba loaders, scorers, discovery (about 370 lines: two tasks, and BLI's train dictionary found beside its test dictionary)  < errors, evaluation.common, evaluation.discovery, evaluation.mapping
     evaluation.report       tables, CSV/JSON/PNG results                                         < atomic
     evaluation.suite        evaluate_suite: find, load once, score every model                   < encoder, errors, evaluation.common, evaluation.crosslingual, evaluation.discovery, evaluation.lexical, evaluation.report, evaluation.sts
     evaluation.runner       deprecated alias of evaluation.suite, for one release                < evaluation.suite

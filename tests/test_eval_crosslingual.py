@@ -9,7 +9,8 @@ from evalkit import FakeEncoder, angle, write
 
 from mirror.errors import DataError
 from mirror.evaluation import load_bli_dictionary, load_parallel, score_bli, score_tatoeba
-from mirror.evaluation.crosslingual import Dictionary, ParallelSentences, bli_pair
+from mirror.evaluation.crosslingual import Dictionary, ParallelSentences, bli_pair, train_dictionaries
+from mirror.evaluation.mapping import normalize, procrustes
 from mirror.evaluation.suite import discover, load_tasks
 
 # Sources s1 = e1, s2 = e2, s3 = h. The hub h is close to s1 and s2 (cos 0.7): s1's nearest target is h (wrong),
@@ -94,6 +95,143 @@ def test_bli_file_names(name, expected):
     assert bli_pair(name) == expected
 
 
+# ------------------------------------------------------------------------------------------ mapped BLI
+
+
+def random_orthogonal(d, rng):
+    q, r = np.linalg.qr(rng.normal(size=(d, d)))
+    return q * np.sign(np.diag(r))  # (d, d), Haar-distributed
+
+
+def test_procrustes_recovers_a_known_rotation():
+    rng = np.random.default_rng(0)
+    Q = random_orthogonal(16, rng)
+    X = rng.normal(size=(300, 16))
+    W = procrustes(X, X @ Q + 0.01 * rng.normal(size=(300, 16)))
+    assert W.shape == (16, 16) and np.allclose(W @ W.T, np.eye(16), atol=1e-10)  # orthogonal
+    assert np.abs(W - Q).max() < 0.01
+    with pytest.raises(ValueError, match="one shape"):
+        procrustes(X, X[:10])
+
+
+def test_normalisation_steps():
+    emb = np.array([[3.0, 4.0], [0.0, 2.0], [0.0, 0.0], [1.0, 1.0]], dtype=np.float32)
+    unit = normalize(emb, ["unit"])
+    assert np.allclose(unit, [[0.6, 0.8], [0, 1], [0, 0], [2**-0.5, 2**-0.5]])  # a zero row stays zero
+    centred = normalize(emb, ["center"])
+    assert np.allclose(centred, emb - [1.0, 1.75]) and np.allclose(centred.mean(axis=0), 0)
+    full = normalize(emb)  # unit, center, unit
+    manual = unit - unit.mean(axis=0)
+    manual /= np.linalg.norm(manual, axis=1, keepdims=True)
+    assert np.allclose(full, manual) and np.allclose(np.linalg.norm(full, axis=1), 1)
+    assert not np.allclose(full, normalize(emb, ["center", "unit"]))  # the order of the steps matters
+    assert emb[0, 0] == 3.0  # the input is not changed
+    with pytest.raises(ValueError, match="'whiten'"):
+        normalize(emb, ["whiten"])
+
+
+def rotated_words(n, d, rng, offset=0):
+    """Source words s<i> with random vectors, their translations t<i> = the same vectors rotated by a random Q."""
+    Q = random_orthogonal(d, rng)
+    vecs = rng.normal(size=(n, d)) + 0.5  # not centred: centring has work to do
+    table = {f"s{offset + i}": v for i, v in enumerate(vecs)}
+    table.update({f"t{offset + i}": v @ Q + 0.001 * rng.normal(size=d) for i, v in enumerate(vecs)})
+    return table, Q
+
+
+def test_mapped_bli_finds_the_rotation_that_plain_retrieval_misses():
+    rng = np.random.default_rng(1)
+    table, _ = rotated_words(300, 16, rng)
+    words = list(range(300))
+    test = Dictionary([f"s{i}" for i in words[:100]], [f"t{i}" for i in words[:100]])
+    test.train = Dictionary([f"s{i}" for i in words[100:]], [f"t{i}" for i in words[100:]])
+    out = score_bli(lambda ws: np.stack([table[w] for w in ws]), test, csls_k=10)
+    assert out["mapped_nn"] == 100.0 and out["mapped_csls"] == 100.0 and out["train_pairs"] == 200
+    assert out["nn"] < 10 and out["csls"] < 10  # rotated: about chance (1%) without the map
+    without = score_bli(lambda ws: np.stack([table[w] for w in ws]), Dictionary(test.sources, test.targets))
+    assert "mapped_nn" not in without and without["nn"] == out["nn"]  # the map adds columns, changes none
+
+
+def brute_force_mapped(table, test, train, k):
+    """Mapped P@1 (NN, CSLS) written out directly: each side's distinct words unit-normalised, centred, unit again;
+    W = U V^T from numpy's SVD of X^T Y; the test sources mapped; CSLS with full sorts."""
+
+    def norm_side(words):
+        words = sorted(set(words))
+        M = np.stack([np.asarray(table[w], np.float64) for w in words])
+        M = M / np.linalg.norm(M, axis=1, keepdims=True)
+        M = M - M.mean(axis=0)
+        return {w: row / np.linalg.norm(row) for w, row in zip(words, M)}
+
+    src = norm_side(test.sources + train.sources)
+    tgt = norm_side(test.targets + train.targets)
+    X = np.stack([src[w] for w in train.sources])
+    Y = np.stack([tgt[w] for w in train.targets])
+    U, _, Vt = np.linalg.svd(X.T @ Y)
+    W = U @ Vt
+    qs, ts = sorted(set(test.sources)), sorted(set(test.targets))
+    S = np.stack([src[w] for w in qs]) @ W
+    T = np.stack([tgt[w] for w in ts])
+    sims = S @ T.T
+    r_t = np.sort(sims, axis=1)[:, -k:].mean(1)
+    r_s = np.sort(sims.T, axis=1)[:, -k:].mean(1)
+    csls = 2 * sims - r_t[:, None] - r_s[None, :]
+    gold = test.gold()
+    nn = np.mean([ts[j] in gold[w] for w, j in zip(qs, sims.argmax(1))]) * 100
+    cs = np.mean([ts[j] in gold[w] for w, j in zip(qs, csls.argmax(1))]) * 100
+    return nn, cs
+
+
+def test_mapped_bli_agrees_with_a_brute_force_computation(tmp_path):
+    rng = np.random.default_rng(2)
+    table, _ = rotated_words(80, 8, rng)
+    shift = {"s": rng.normal(size=8), "t": rng.normal(size=8)}  # each language off centre its own way
+    for w in list(table):  # a noisy rotation: the map is only partly right, so the counts are informative
+        table[w] = table[w] + 0.6 * rng.normal(size=8) + shift[w[0]]
+    test_lines = [f"s{i}\tt{i}" for i in range(30)] + ["s0\tt31", "s1\tt40"]  # several targets; a train target
+    train_lines = [f"s{i}\tt{i}" for i in range(30, 80)] + ["s2\tt2"]  # one train source in the test dictionary
+    folder = tmp_path / "en-de"
+    write(folder / "yacle.test.freq.2k.en-de.tsv", "\n".join(test_lines) + "\n")
+    write(folder / "yacle.train.freq.5k.en-de.tsv", "\n".join(train_lines) + "\n")
+    (task,) = discover("crosslingual", tmp_path, None, {"csls_k": 5})
+    data = task.load()
+    out = task.score(lambda ws: np.stack([table[w] for w in ws]), data)
+    nn, cs = brute_force_mapped(table, data, data.train, 5)
+    assert out["mapped_nn"] == pytest.approx(nn) and out["mapped_csls"] == pytest.approx(cs)
+    assert 0 < cs < 100 and out["mapped_csls"] != out["csls"]
+    assert data.stats()["train_pairs"] == 51 and data.stats()["train_pairs_with_test_source"] == 1
+
+
+def test_discovery_pairs_each_test_dictionary_with_its_own_train_dictionary(tmp_path):
+    xling = tmp_path / "bli_xling" / "en-fr"
+    for name in ("test.freq.2k.en-fr", "test.freq.2k.fr-en", "train.freq.500.en-fr", "train.freq.5k.en-fr",
+                 "train.freq.1k.en-fr", "train.freq.5k.de-en"):  # fmt: skip
+        write(xling / f"yacle.{name}.tsv", "a\tb\n")
+    muse = tmp_path / "muse"
+    for name in ("en-de.5000-6500.txt", "en-de.0-5000.txt", "en-de.txt", "de-en.5000-6500.txt", "de-en.test.txt"):
+        write(muse / name, "a b\n")
+    write(tmp_path / "vecmap" / "en-it.test.txt", "a b\n")
+    write(tmp_path / "vecmap" / "en-it.train.txt", "a b\n")
+    rel = lambda task: [str(f.relative_to(tmp_path)) for f in task.files]  # noqa: E731
+    tasks = {t.name: t for t in discover("crosslingual", tmp_path)}
+    assert rel(tasks["BLI en-fr XLING"]) == ["bli_xling/en-fr/yacle.test.freq.2k.en-fr.tsv", "bli_xling/en-fr/yacle.train.freq.5k.en-fr.tsv"]
+    assert rel(tasks["BLI en-de MUSE"]) == ["muse/en-de.5000-6500.txt", "muse/en-de.0-5000.txt"]  # not the full en-de.txt
+    assert rel(tasks["BLI en-it"]) == ["vecmap/en-it.test.txt", "vecmap/en-it.train.txt"]
+    # no train file of their own: the other direction's train file, and the other test files, are not used
+    for name in ("BLI fr-en XLING", "BLI de-en MUSE", "BLI de-en"):
+        assert len(tasks[name].files) == 1 and [m.key for m in tasks[name].metrics] == ["nn", "csls"], name
+        assert any(note.startswith(f"{rel(tasks[name])[0]}: no train dictionary beside it") for note in tasks[name].notes)
+    assert [m.key for m in tasks["BLI en-fr XLING"].metrics] == ["nn", "csls", "mapped_nn", "mapped_csls"]
+    assert all(bli_pair(f.name) is None for t in tasks.values() for f in t.files[1:])  # a train file is never a test file
+    assert sorted(train_dictionaries(xling / "yacle.test.freq.2k.en-fr.tsv", "en", "fr", "XLING")) == ["1k", "500", "5k"]
+    one_k = {t.name: t for t in discover("crosslingual", tmp_path, None, {"bli_train_size": "1k"})}
+    assert rel(one_k["BLI en-fr XLING"])[1] == "bli_xling/en-fr/yacle.train.freq.1k.en-fr.tsv"
+    assert one_k["BLI en-de MUSE"].notes == ("muse/en-de.5000-6500.txt: no 1k train dictionary (there: 0-5000) beside "
+                                             "it: mapped BLI not computed, the mapped averages leave it out",)  # fmt: skip
+    none = discover("crosslingual", tmp_path, None, {"bli_train_size": "none"})
+    assert all(len(t.files) == 1 and not t.notes for t in none)
+
+
 # ------------------------------------------------------------------------------------------ the real data
 
 
@@ -109,14 +247,15 @@ def test_real_crosslingual_files_load_with_their_documented_row_counts():
         for task, data in found[name]:
             if name.endswith("MUSE"):  # the 5000-6500 test dictionaries: 1,500 source words, 1+ translations each
                 assert len(set(data.sources)) == 1500 and len(data) >= 1500, task.name
-            else:  # XLING's test dictionaries: 2,000 pairs
+            else:  # XLING's test dictionaries: 2,000 pairs; the 5k train dictionary beside it shares no source word
                 assert len(data) == 2000, task.name
+                assert len(data.train) == 5000 and data.train_overlap() == 0, task.name
 
 
 def test_real_bli_agrees_with_a_brute_force_computation():
     _, data = real_benchmarks("crosslingual", "BLI en-fr XLING")["BLI en-fr XLING"][0]
     rng = np.random.default_rng(0)
-    table = {w: rng.normal(size=16) for w in set(data.sources) | set(data.targets)}
+    table = {w: rng.normal(size=16) for w in set(data.sources + data.targets + data.train.sources + data.train.targets)}
     out = score_bli(lambda words: np.stack([table[w] for w in words]), data, csls_k=10)
     src = sorted(set(data.sources))
     tgt = sorted(set(data.targets))
@@ -130,3 +269,4 @@ def test_real_bli_agrees_with_a_brute_force_computation():
     nn = np.mean([tgt[j] in gold[w] for w, j in zip(src, sims.argmax(1))]) * 100
     cs = np.mean([tgt[j] in gold[w] for w, j in zip(src, csls.argmax(1))]) * 100
     assert out["nn"] == pytest.approx(nn) and out["csls"] == pytest.approx(cs)
+    assert (out["mapped_nn"], out["mapped_csls"]) == pytest.approx(brute_force_mapped(table, data, data.train, 10))

@@ -149,15 +149,16 @@ def test_lexical_and_crosslingual_suites_in_process(tmp_path, tiny_bert, word_di
     assert json.loads((tmp_path / "x" / "results.json").read_text())["csls_k"] == 2  # the script's own flag
 
 
-def test_csls_k_reaches_the_bli_scorer(monkeypatch, word_dir):
-    """--csls_k travels as a task option to the crosslingual find function (and from there to score_bli)."""
+def test_csls_k_and_bli_train_size_reach_the_bli_task(monkeypatch, word_dir):
+    """--csls_k and --bli_train_size travel as task options to the crosslingual find function (and from there
+    --csls_k to score_bli)."""
     seen = []
     spec = suite.SUITES["crosslingual"]
     recording = dataclasses.replace(spec, find=lambda data_dir, **options: seen.append(options) or spec.find(data_dir, **options))
     monkeypatch.setitem(suite.SUITES, "crosslingual", recording)
-    eval_main("eval_crosslingual")(["--data_dir", str(word_dir), "--list_tasks", "--csls_k", "3"])
+    eval_main("eval_crosslingual")(["--data_dir", str(word_dir), "--list_tasks", "--csls_k", "3", "--bli_train_size", "1K"])
     eval_main("eval_crosslingual")(["--data_dir", str(word_dir), "--list_tasks"])
-    assert seen == [{"csls_k": 3}, {"csls_k": 10}]
+    assert seen == [{"csls_k": 3, "bli_train_size": "1k"}, {"csls_k": 10, "bli_train_size": "largest"}]
     bli = suite.discover("crosslingual", word_dir, ["BLI"], {"csls_k": 3})[0]
     assert bli.score.keywords == {"csls_k": 3}
 
@@ -192,6 +193,48 @@ def test_argument_errors(tmp_path, argv, message):
 def test_csls_k_must_be_positive(tmp_path):
     with pytest.raises(Exception, match="--csls_k must be at least 1, got 0"):
         eval_main("eval_crosslingual")(["--data_dir", str(tmp_path), "--csls_k", "0"])
+    with pytest.raises(Exception, match="--bli_train_size: give 'largest', 'none' or a size"):
+        eval_main("eval_crosslingual")(["--data_dir", str(tmp_path), "--bli_train_size", " "])
+
+
+@pytest.mark.slow
+def test_crosslingual_script_reports_mapped_bli_beside_the_unmapped(tmp_path, tiny_bert, word_dir, capsys):
+    """An XLING test dictionary with train dictionaries beside it gets the mapped columns and averages; the MUSE
+    one without a train file keeps its two columns, with a note; the map's train size is the script's flag."""
+    xling = word_dir / "xling" / "en-fr"
+    write(xling / "yacle.test.freq.2k.en-fr.tsv", "dog\tchien\ncat\tchat\nhouse\tmaison\n")
+    write(xling / "yacle.train.freq.5k.en-fr.tsv", "tree\tarbre\nwater\teau\nsun\tsoleil\nbook\tlivre\ncat\tmatou\n")
+    write(xling / "yacle.train.freq.1k.en-fr.tsv", "tree\tarbre\nwater\teau\n")
+    argv = ["--model", str(tiny_bert), "--data_dir", str(word_dir), "--tasks", "BLI", "--output_dir", str(tmp_path / "x")]
+    table = eval_main("eval_crosslingual")(argv)
+    assert list(table.columns) == [
+        "BLI en-fr MUSE (NN)", "BLI en-fr MUSE (CSLS)",
+        "BLI en-fr XLING (NN)", "BLI en-fr XLING (CSLS)", "BLI en-fr XLING (mapped NN)", "BLI en-fr XLING (mapped CSLS)",
+        "BLI avg (NN)", "BLI avg (CSLS)", "BLI avg (mapped NN)", "BLI avg (mapped CSLS)",
+    ]  # fmt: skip
+    row = table.iloc[0]
+    assert row["BLI avg (mapped CSLS)"] == row["BLI en-fr XLING (mapped CSLS)"]  # the one pair with a map
+    assert row["BLI avg (CSLS)"] == pytest.approx((row["BLI en-fr MUSE (CSLS)"] + row["BLI en-fr XLING (CSLS)"]) / 2)
+    meta = json.loads((tmp_path / "x" / "results.json").read_text())
+    assert meta["bli_train_size"] == "largest"
+    xling_info = next(t for t in meta["tasks"] if t["name"] == "BLI en-fr XLING")
+    assert xling_info["files"] == ["xling/en-fr/yacle.test.freq.2k.en-fr.tsv", "xling/en-fr/yacle.train.freq.5k.en-fr.tsv"]
+    assert xling_info["train_pairs"] == 5 and xling_info["train_pairs_with_test_source"] == 1  # cat
+    assert meta["notes"] == [
+        "dictionaries/en-fr.5000-6500.txt: no train dictionary beside it: mapped BLI not computed, the mapped "
+        "averages leave it out",
+        "BLI en-fr XLING: 1 of 5 train pairs have a test source word: kept, as released",
+    ]
+    printed = capsys.readouterr().out
+    assert "- BLI en-fr XLING: 3 pairs, 3 source words, 3 target words, 5 train pairs, 1 train pairs with a test" in printed
+    small = eval_main("eval_crosslingual")([*argv, "--bli_train_size", "1k"])
+    meta = json.loads((tmp_path / "x" / "results.json").read_text())
+    assert next(t for t in meta["tasks"] if t["name"] == "BLI en-fr XLING")["train_pairs"] == 2
+    assert list(small.columns) == list(table.columns)
+    plain = eval_main("eval_crosslingual")([*argv, "--bli_train_size", "none"])
+    assert list(plain.columns) == [c for c in table.columns if "mapped" not in c]
+    assert plain.iloc[0].to_dict() == pytest.approx({c: row[c] for c in plain.columns})  # the unmapped numbers stay
+    assert not any("train dictionary" in n for n in json.loads((tmp_path / "x" / "results.json").read_text())["notes"])
 
 
 @pytest.mark.parametrize(

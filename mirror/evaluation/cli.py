@@ -117,7 +117,8 @@ def summary_line(info: dict[str, Any]) -> str:
         parts.append(f"{info['unscored']:,} unscored dropped")
     for key, label in (
         ("source_words", "source words"), ("target_words", "target words"), ("other_split_rows", "rows of other splits not used"),
-        ("duplicate_lines", "repeated lines"), ("blank_lines", "blank lines skipped"),
+        ("duplicate_lines", "repeated lines"), ("blank_lines", "blank lines skipped"), ("train_pairs", "train pairs"),
+        ("train_pairs_with_test_source", "train pairs with a test source word"),
     ):  # fmt: skip
         if info.get(key):
             parts.append(f"{info[key]:,} {label}")

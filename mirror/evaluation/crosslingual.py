@@ -8,6 +8,10 @@ Recognised files (anywhere under a folder):
   `yacle.test.freq.<size>.<src>-<tgt>.tsv` ("BLI en-de XLING"), and any other file whose dot-separated name has a
   `<src>-<tgt>` part and a `test` part and no `train` part (e.g. VecMap's `en-it.test.txt`, "BLI en-it").
   Training dictionaries (`*.0-5000.txt`, `yacle.train.*`) and MUSE_dicos' part-of-speech splits are not test sets.
+* BLI train dictionaries, found beside (in the folder of) a test dictionary of the same pair and family: XLING
+  `yacle.train.freq.<size>.<src>-<tgt>.tsv` (sizes 500, 1k, 3k, 5k), MUSE `<src>-<tgt>.0-5000.txt`, and for any
+  other test name the same name with its `test` part read `train` (`en-it.train.txt`). The largest by default
+  (`bli_train_size`), never a test file.
 * Tatoeba (LASER layout): `tatoeba.<xx>-<yy>.<xx>` and `tatoeba.<xx>-<yy>.<yy>`, line i of one the translation of
   line i of the other.
 
@@ -16,6 +20,11 @@ neighbour by cosine (NN) and by CSLS (Conneau et al. 2018, k = 10):
 CSLS(x, y) = 2 cos(x, y) - r_T(x) - r_S(y), r_T(x) = mean cosine of x to its k nearest target words,
 r_S(y) = mean cosine of y to its k nearest source words of the dictionary. Precision@1 x 100: the share of
 source words whose top-1 is one of their gold targets.
+Mapped BLI (where a train dictionary is found; the protocol of Mirror-BERT's Table 6, after Glavaš et al. 2019):
+each language's words (test and train) normalised apart, an orthogonal map learned on the train pairs and the
+source words mapped (`mapping`: Procrustes on unit-centre-unit embeddings), then the same NN and CSLS retrieval
+('mapped_nn', 'mapped_csls'). Train pairs whose source word is also a test source word are kept, as released, and
+counted ('train_pairs_with_test_source'; XLING's and MUSE's splits share none by construction).
 Tatoeba: accuracy x 100 of nearest-neighbour (cosine) retrieval in each direction, by position (LASER and XTREME
 report the error rate = 100 - accuracy).
 """
@@ -31,8 +40,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .common import EncodeFn, embed, read_lines
-from .discovery import Metric, Task, finish, walk_files
+from .common import EncodeFn, embed, read_lines, unique
+from .discovery import Metric, Task, finish, relative_name, walk_files
+from .mapping import normalize, procrustes
 
 __all__ = [
     "Dictionary",
@@ -46,10 +56,14 @@ __all__ = [
 
 MUSE_TEST = re.compile(r"^(?P<src>[a-z]{2,3})-(?P<tgt>[a-z]{2,3})\.5000-6500\.txt$", re.I)
 XLING_TEST = re.compile(r"^yacle\.test\.freq\.[^.]+\.(?P<src>[a-z]{2,3})-(?P<tgt>[a-z]{2,3})\.tsv$", re.I)
+MUSE_TRAIN = re.compile(r"^(?P<src>[a-z]{2,3})-(?P<tgt>[a-z]{2,3})\.(?P<size>0-5000)\.txt$", re.I)
+XLING_TRAIN = re.compile(r"^yacle\.train\.freq\.(?P<size>[^.]+)\.(?P<src>[a-z]{2,3})-(?P<tgt>[a-z]{2,3})\.tsv$", re.I)
 PAIR_TOKEN = re.compile(r"^(?P<src>[a-z]{2,3})[-_](?P<tgt>[a-z]{2,3})$", re.I)
 TATOEBA = re.compile(r"^tatoeba\.(?P<a>[a-z_]+)-(?P<b>[a-z_]+)\.(?P<side>[a-z_]+)$", re.I)
+TRAIN_NAMES = {"XLING": XLING_TRAIN, "MUSE": MUSE_TRAIN}  # a test family's train file names
 CHUNK = 1024
 CSLS_K = 10  # neighbours in CSLS's hubness penalty (Conneau et al. 2018)
+TRAIN_SIZE = "largest"  # which train dictionary maps: "largest", "none" or a size as in the file name ("5k")
 
 
 @dataclass
@@ -63,6 +77,7 @@ class Dictionary:
     blank_lines: int = 0
     duplicates: int = 0  # repeated (source, target) lines: kept, they change nothing
     source: str = ""
+    train: Dictionary | None = None  # the pair's train dictionary (mapped BLI), if one was found
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -74,16 +89,29 @@ class Dictionary:
         return out
 
     def stats(self) -> dict[str, int]:
-        return {
+        out = {
             "pairs": len(self),
             "source_words": len(set(self.sources)),
             "target_words": len(set(self.targets)),
             "duplicate_lines": self.duplicates,
             "blank_lines": self.blank_lines,
         }
+        if self.train is not None:
+            out.update(train_pairs=len(self.train), train_pairs_with_test_source=self.train_overlap())
+        return out
+
+    def train_overlap(self) -> int:
+        """Train pairs whose source word is a source word of this (test) dictionary."""
+        test_sources = set(self.sources)
+        return sum(s in test_sources for s in self.train.sources) if self.train else 0
+
+    @property
+    def notes(self) -> list[str]:
+        n = self.train_overlap()
+        return [f"{n:,} of {len(self.train):,} train pairs have a test source word: kept, as released"] if n else []
 
     def content(self) -> tuple:
-        return (self.sources, self.targets)
+        return (self.sources, self.targets, self.train.content() if self.train else None)
 
 
 @dataclass
@@ -109,8 +137,11 @@ class ParallelSentences:
 # ---------------------------------------------------------------------------------------------------- loaders
 
 
-def load_bli_dictionary(path: str | os.PathLike, src_lang: str = "", tgt_lang: str = "") -> Dictionary:
-    """`source<TAB>target` lines (or `source target` when a line has no tab); blank lines are skipped (counted)."""
+def load_bli_dictionary(
+    path: str | os.PathLike, src_lang: str = "", tgt_lang: str = "", train: str | os.PathLike | None = None
+) -> Dictionary:
+    """`source<TAB>target` lines (or `source target` when a line has no tab); blank lines are skipped (counted).
+    `train`: the pair's train dictionary file, loaded the same way into `.train` (for mapped BLI)."""
     lines = read_lines(path, "a bilingual dictionary (source<TAB>target per line)")
     data = Dictionary([], [], src_lang, tgt_lang, source=str(path))
     seen: set[tuple[str, str]] = set()
@@ -126,6 +157,8 @@ def load_bli_dictionary(path: str | os.PathLike, src_lang: str = "", tgt_lang: s
         seen.add((row[0], row[1]))
         data.sources.append(row[0])
         data.targets.append(row[1])
+    if train is not None:
+        data.train = load_bli_dictionary(train, src_lang, tgt_lang)
     return data
 
 
@@ -152,20 +185,10 @@ def _topk_mean(sims: np.ndarray, k: int) -> np.ndarray:
     return np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
 
 
-def score_bli(encode: EncodeFn, data: Dictionary, csls_k: int = CSLS_K) -> dict[str, float]:
-    """Precision@1 x 100 of NN and CSLS retrieval over the dictionary's target words ('nn', 'csls')."""
-    gold = data.gold()
-    src_words = list(gold)
-    tgt_words = list(dict.fromkeys(data.targets))
-    if not src_words:
-        raise DataError(f"{data.source}: no dictionary pairs")
-    emb, index = embed(encode, src_words + tgt_words)
-    S = emb[[index[w] for w in src_words]]  # (n_s, d) unit rows
-    T = emb[[index[w] for w in tgt_words]]  # (n_t, d) unit rows
-    k_t, k_s = min(csls_k, len(tgt_words)), min(csls_k, len(src_words))
+def _retrieve(S: np.ndarray, T: np.ndarray, gold_idx: list[set[int]], csls_k: int) -> tuple[float, float]:
+    """Precision@1 x 100 of NN and CSLS retrieval of rows of S among rows of T (unit rows: dots are cosines)."""
+    k_t, k_s = min(csls_k, len(T)), min(csls_k, len(S))
     r_s = np.concatenate([_topk_mean(T[i : i + CHUNK] @ S.T, k_s) for i in range(0, len(T), CHUNK)])  # (n_t,)
-    tgt_index = {w: j for j, w in enumerate(tgt_words)}
-    gold_idx = [{tgt_index[t] for t in gold[s]} for s in src_words]
     nn_hits = csls_hits = 0
     for i in range(0, len(S), CHUNK):
         sims = S[i : i + CHUNK] @ T.T  # (c, n_t) cosines
@@ -175,8 +198,36 @@ def score_bli(encode: EncodeFn, data: Dictionary, csls_k: int = CSLS_K) -> dict[
         for row, (a, b) in enumerate(zip(nn, csls)):
             nn_hits += int(a) in gold_idx[i + row]
             csls_hits += int(b) in gold_idx[i + row]
-    n = len(src_words)
-    return {"nn": 100.0 * nn_hits / n, "csls": 100.0 * csls_hits / n, "sources": n, "targets": len(tgt_words)}
+    return 100.0 * nn_hits / len(S), 100.0 * csls_hits / len(S)
+
+
+def score_bli(encode: EncodeFn, data: Dictionary, csls_k: int = CSLS_K) -> dict[str, float]:
+    """Precision@1 x 100 of NN and CSLS retrieval over the dictionary's target words ('nn', 'csls'); with a train
+    dictionary (`data.train`) also after the orthogonal map learned on it ('mapped_nn', 'mapped_csls')."""
+    gold = data.gold()
+    src_words = list(gold)
+    tgt_words = list(dict.fromkeys(data.targets))
+    if not src_words:
+        raise DataError(f"{data.source}: no dictionary pairs")
+    train = data.train
+    emb, index = embed(encode, src_words + tgt_words + (train.sources + train.targets if train else []))
+    S = emb[[index[w] for w in src_words]]  # (n_s, d) unit rows
+    T = emb[[index[w] for w in tgt_words]]  # (n_t, d) unit rows
+    tgt_index = {w: j for j, w in enumerate(tgt_words)}
+    gold_idx = [{tgt_index[t] for t in gold[s]} for s in src_words]
+    nn, csls = _retrieve(S, T, gold_idx, csls_k)
+    out = {"nn": nn, "csls": csls, "sources": len(src_words), "targets": len(tgt_words)}
+    if train is not None:
+        # each language's words (test first, then train) normalised together: rows [0, n_s) of X are S's words
+        src_vocab, tgt_vocab = unique(src_words + train.sources), unique(tgt_words + train.targets)
+        X = normalize(emb[[index[w] for w in src_vocab]])  # (n_src_vocab, d) unit, centred, unit
+        Y = normalize(emb[[index[w] for w in tgt_vocab]])  # (n_tgt_vocab, d)
+        x_row = {w: i for i, w in enumerate(src_vocab)}
+        y_row = {w: i for i, w in enumerate(tgt_vocab)}
+        W = procrustes(X[[x_row[w] for w in train.sources]], Y[[y_row[w] for w in train.targets]])  # (d, d)
+        mapped_nn, mapped_csls = _retrieve(X[: len(src_words)] @ W, Y[: len(tgt_words)], gold_idx, csls_k)
+        out.update(mapped_nn=mapped_nn, mapped_csls=mapped_csls, train_pairs=len(train))
+    return out
 
 
 def _nn_accuracy(queries: np.ndarray, keys: np.ndarray) -> float:
@@ -215,8 +266,44 @@ def bli_pair(name: str) -> tuple[str, str, str] | None:
     return None
 
 
-def find_tasks(data_dir: str | os.PathLike, csls_k: int = CSLS_K) -> list[Task]:
-    """BLI test dictionaries and Tatoeba pairs below `data_dir`: BLI first (by pair), then Tatoeba."""
+def _size(label: str) -> int:
+    """A train file's size label as a number of pairs: '5k' -> 5000, '500' -> 500, '0-5000' -> 5000, 'train' -> 0."""
+    m = re.search(r"(\d+)(k?)$", label.lower())
+    return int(m.group(1)) * (1000 if m.group(2) else 1) if m else 0
+
+
+def train_dictionaries(test: Path, src: str, tgt: str, label: str) -> dict[str, Path]:
+    """{size label: path} of the pair's train dictionaries beside the test dictionary `test` (its folder), of its
+    family (`label`, as `bli_pair` gives it). A test dictionary is never one: every name matched here has a
+    `train` part, and `bli_pair` takes no such name for a test set."""
+    found: dict[str, Path] = {}
+    as_train = ["train" if p == "test" else p for p in test.name.lower().split(".")]  # en-it.test.txt: en-it.train.txt
+    for path in sorted(test.parent.iterdir()):
+        if not path.is_file():
+            continue
+        pattern = TRAIN_NAMES.get(label)
+        m = pattern.match(path.name) if pattern else None
+        if m and (m.group("src").lower(), m.group("tgt").lower()) == (src, tgt):
+            found[m.group("size").lower()] = path
+        elif not label and path.name.lower().split(".") == as_train:
+            found["train"] = path
+    return found
+
+
+def pick_train(found: dict[str, Path], size: str) -> Path | None:
+    """The train dictionary `size` names: 'largest' (by its size label), 'none' (no map) or a label ('5k')."""
+    size = size.lower()
+    if size == "none" or not found:
+        return None
+    if size == "largest":
+        return found[max(found, key=_size)]
+    return found.get(size)
+
+
+def find_tasks(data_dir: str | os.PathLike, csls_k: int = CSLS_K, bli_train_size: str = TRAIN_SIZE) -> list[Task]:
+    """BLI test dictionaries and Tatoeba pairs below `data_dir`: BLI first (by pair), then Tatoeba. A BLI test
+    dictionary with a train dictionary beside it (`train_dictionaries`, `pick_train(.., bli_train_size)`) also
+    reports the mapped scores."""
     data_dir = Path(data_dir)
     tasks: list[Task] = []
     tatoeba: dict[tuple[Path, str, str], dict[str, Path]] = {}
@@ -232,16 +319,26 @@ def find_tasks(data_dir: str | os.PathLike, csls_k: int = CSLS_K) -> list[Task]:
             continue
         src, tgt, label = pair
         benchmark = f"BLI {src}-{tgt}" + (f" {label}" if label else "")
+        found = train_dictionaries(path, src, tgt, label)
+        train = pick_train(found, bli_train_size)
+        missing = train is None and bli_train_size != "none"
+        metrics = (Metric("nn", " (NN)", "BLI avg (NN)"), Metric("csls", " (CSLS)", "BLI avg (CSLS)"))
+        if train is not None:
+            metrics += (
+                Metric("mapped_nn", " (mapped NN)", "BLI avg (mapped NN)"),
+                Metric("mapped_csls", " (mapped CSLS)", "BLI avg (mapped CSLS)"),
+            )
         tasks.append(
             Task(
                 benchmark=benchmark,
                 family="BLI",
-                files=(path,),
+                files=(path,) if train is None else (path, train),
                 location=path,
-                load=partial(load_bli_dictionary, path, src, tgt),
+                load=partial(load_bli_dictionary, path, src, tgt, train),
                 score=partial(score_bli, csls_k=csls_k),
-                metrics=(Metric("nn", " (NN)", "BLI avg (NN)"), Metric("csls", " (CSLS)", "BLI avg (CSLS)")),
+                metrics=metrics,
                 order=(0, f"{src}-{tgt}", label),
+                notes=(_no_train_note(path, data_dir, found, bli_train_size),) if missing else (),
             )
         )
     for (folder, a, b), sides in tatoeba.items():
@@ -264,3 +361,10 @@ def find_tasks(data_dir: str | os.PathLike, csls_k: int = CSLS_K) -> list[Task]:
             )
         )
     return finish(tasks, data_dir)
+
+
+def _no_train_note(test: Path, data_dir: Path, found: dict[str, Path], size: str) -> str:
+    sizes = ", ".join(sorted(found, key=_size))
+    what = f"no {size} train dictionary (there: {sizes})" if found else "no train dictionary"
+    where = relative_name(test, data_dir)
+    return f"{where}: {what} beside it: mapped BLI not computed, the mapped averages leave it out"

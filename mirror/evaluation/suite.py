@@ -72,9 +72,13 @@ SUITES = {
         "Cross-lingual retrieval",
         crosslingual.find_tasks,
         "BLI: precision@1 x 100 of each source word's nearest target word among all target words of the "
-        "dictionary, by cosine (NN) and by CSLS (k nearest neighbours for the hubness penalty). Tatoeba: accuracy "
-        "x 100 of nearest-neighbour sentence retrieval in each direction (error rate = 100 - accuracy).",
+        "dictionary, by cosine (NN) and by CSLS (k nearest neighbours for the hubness penalty); (mapped NN) and "
+        "(mapped CSLS) where the pair's train dictionary lies beside the test one: each language's words "
+        "normalised (unit length, mean centring, unit length), the source words mapped by the orthogonal "
+        "Procrustes map learned on the train pairs, then the same retrieval. Tatoeba: accuracy x 100 of "
+        "nearest-neighbour sentence retrieval in each direction (error rate = 100 - accuracy).",
         "<src>-<tgt>.5000-6500.txt (MUSE), yacle.test.freq.*.<src>-<tgt>.tsv (XLING), *.<src>-<tgt>.*test*.txt, "
+        "with <src>-<tgt>.0-5000.txt / yacle.train.freq.*.<src>-<tgt>.tsv / *.train.* beside them for the map; "
         "tatoeba.<xx>-<yy>.<xx> + tatoeba.<xx>-<yy>.<yy> (Tatoeba)",
         "P@1 / accuracy x 100",
     ),
@@ -121,7 +125,7 @@ def discover(
 ) -> list[Task]:
     """The suite's benchmarks under `data_dir`, narrowed to `tasks`; none found is an error listing the layouts.
 
-    `task_options` go to the suite's find function (crosslingual: `csls_k`)."""
+    `task_options` go to the suite's find function (crosslingual: `csls_k`, `bli_train_size`)."""
     spec = SUITES[suite]
     found = spec.find(data_dir, **(task_options or {}))
     if not found:
@@ -132,7 +136,8 @@ def discover(
 def load_tasks(tasks: list[Task], data_dir: Path) -> tuple[list[tuple[Task, Any]], list[str]]:
     """Load every task once; a copy whose data equals an already loaded copy of the same benchmark is dropped
     (with a note), and the remaining copies are renamed apart again. Notes: the tasks' own (`Task.notes`, once
-    each), then the dropped copies, then the STS gold files without an input file."""
+    each), then the dropped copies, then the STS gold files without an input file, then the loaded data's own
+    (`data.notes`, e.g. BLI train pairs that share a source word with the test dictionary)."""
     kept: list[tuple[Task, Any]] = []
     dropped: list[tuple[Task, Task]] = []
     for task in tasks:
@@ -151,6 +156,7 @@ def load_tasks(tasks: list[Task], data_dir: Path) -> tuple[list[tuple[Task, Any]
     for task, data in kept:
         for name in getattr(data, "ignored", []):
             notes.append(f"{task.name}: {name} has no STS.input file (a concatenation of the subsets): not a subset")
+    notes += [f"{task.name}: {note}" for task, data in kept for note in getattr(data, "notes", ())]
     return kept, notes
 
 
@@ -183,7 +189,8 @@ def evaluate_suite(
     """Score `models` on the suite's benchmarks under `data_dir`: (table, metadata).
 
     pooling: one per model or one for all (None / "auto": the checkpoint's saved pooling). tasks: `--tasks`
-    patterns. task_options: the suite's find options (crosslingual: `csls_k`), recorded in the metadata.
+    patterns. task_options: the suite's find options (crosslingual: `csls_k`, `bli_train_size`), recorded in the
+    metadata.
     detail: also the detail columns (STS: one per STS12-16 subset)."""
     data_dir = Path(data_dir)
     specs = model_specs(models, pooling)
