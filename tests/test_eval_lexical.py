@@ -10,7 +10,7 @@ from mirror.errors import DataError
 from mirror.evaluation import lexical, load_multisimlex, load_word_pairs, score_word_similarity
 from mirror.evaluation.suite import discover, evaluate_suite, load_tasks
 
-RELEASE = Path(__file__).parent / "fixtures" / "multisimlex_release"  # 7 rows of the official sheets, every column
+RELEASE = Path(__file__).parent / "fixtures" / "releases" / "multisimlex"  # 7 rows of the official sheets, every column
 RELEASE_LANGUAGES = ["ARA", "CMN", "CYM", "ENG", "EST", "FIN", "FRA", "HEB", "POL", "RUS", "SPA", "SWA", "YUE"]
 RELEASE_NOTES = [
     "scores.csv: column 'scores' is not a language, skipped: its name is not a 2-3 letter language code",
