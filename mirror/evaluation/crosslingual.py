@@ -7,7 +7,10 @@ Recognised files (anywhere under a folder):
   MUSE test sets `<src>-<tgt>.5000-6500.txt` ("BLI en-de MUSE"), XLING test sets
   `yacle.test.freq.<size>.<src>-<tgt>.tsv` ("BLI en-de XLING"), and any other file whose dot-separated name has a
   `<src>-<tgt>` part and a `test` part and no `train` part (e.g. VecMap's `en-it.test.txt`, "BLI en-it").
-  Training dictionaries (`*.0-5000.txt`, `yacle.train.*`) and MUSE_dicos' part-of-speech splits are not test sets.
+  Training dictionaries (`*.0-5000.txt`, `yacle.train.*`), MUSE's full `<src>-<tgt>.txt` and MUSE_dicos'
+  part-of-speech splits are not test sets. The MUSE and XLING names are release names (a file so named that does
+  not parse stops the run); the other `*.<src>-<tgt>.*test*` names are caught by a broad pattern, so such a file
+  that does not load is skipped with a note.
 * Tatoeba (LASER layout): `tatoeba.<xx>-<yy>.<xx>` and `tatoeba.<xx>-<yy>.<yy>`, line i of one the translation of
   line i of the other.
 
@@ -242,6 +245,7 @@ def find_tasks(data_dir: str | os.PathLike, csls_k: int = CSLS_K) -> list[Task]:
                 score=partial(score_bli, csls_k=csls_k),
                 metrics=(Metric("nn", " (NN)", "BLI avg (NN)"), Metric("csls", " (CSLS)", "BLI avg (CSLS)")),
                 order=(0, f"{src}-{tgt}", label),
+                optional=not label,  # a name with a test part, not a MUSE/XLING release name: skipped if unreadable
             )
         )
     for (folder, a, b), sides in tatoeba.items():
