@@ -1,6 +1,7 @@
 """BLI and Tatoeba: hand-built embeddings whose NN / CSLS / retrieval answers are known, discovery, real counts."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -270,3 +271,74 @@ def test_real_bli_agrees_with_a_brute_force_computation():
     cs = np.mean([tgt[j] in gold[w] for w, j in zip(src, csls.argmax(1))]) * 100
     assert out["nn"] == pytest.approx(nn) and out["csls"] == pytest.approx(cs)
     assert (out["mapped_nn"], out["mapped_csls"]) == pytest.approx(brute_force_mapped(table, data, data.train, 10))
+
+
+# ------------------------------------------------------------------------------------------ the releases as released
+
+RELEASES = Path(__file__).parent / "fixtures" / "releases"  # each release as it unpacks, a few lines per file (SOURCE.md)
+
+
+@pytest.mark.parametrize(
+    "folder, names",
+    [
+        ("muse", ["BLI de-en MUSE", "BLI en-de MUSE", "BLI en-vi MUSE"]),  # not <pair>.txt nor .0-5000.txt
+        ("xling", ["BLI en-de XLING", "BLI en-fr XLING", "BLI fr-en XLING"]),  # not yacle.train.*
+        ("tatoeba", ["Tatoeba cmn-eng", "Tatoeba deu-eng", "Tatoeba fra-eng"]),
+    ],
+)
+def test_release_discovery_finds_exactly_its_benchmarks(folder, names):
+    tasks = discover("crosslingual", RELEASES / folder)
+    assert [t.name for t in tasks] == names
+    assert not any(t.optional for t in tasks)  # release names: a malformed file is an error, not a skip
+
+
+def test_release_dictionaries_space_or_tab_and_tatoeba():
+    muse = RELEASES / "muse" / "dictionaries"
+    en_de = load_bli_dictionary(muse / "en-de.5000-6500.txt")  # European pair: space-separated
+    assert en_de.gold() == {
+        "convention": {"konvention", "übereinkommen"}, "explained": {"erklärt", "erklärte"}, "sandy": {"sandy", "sandigen"},
+    }  # fmt: skip
+    assert load_bli_dictionary(muse / "en-vi.5000-6500.txt").targets == ["công_ước", "hội_nghị", "giải_thích", "cát"]  # tab
+    assert load_bli_dictionary(muse / "de-en.5000-6500.txt").gold()["erklärte"] == {"explained,", "explained"}  # as released
+    xling = load_bli_dictionary(RELEASES / "xling" / "bli_datasets" / "en-fr" / "yacle.test.freq.2k.fr-en.tsv")
+    assert xling.sources == ["dévouement", "désirs", "rejeté", "psychique"] and xling.targets[0] == "dedication"
+    folder = RELEASES / "tatoeba" / "v1"
+    cmn = load_parallel(folder / "tatoeba.cmn-eng.cmn", folder / "tatoeba.cmn-eng.eng", "cmn", "eng")
+    assert len(cmn) == 5 and cmn.src[0] == "我們試試看！" and cmn.tgt[0] == "Let's have a look."
+
+
+def test_releases_evaluate_end_to_end(tiny_bert):
+    from mirror.evaluation.suite import evaluate_suite
+
+    table, meta = evaluate_suite("crosslingual", [str(tiny_bert)], RELEASES, log=lambda msg: None)
+    bli = ["de-en MUSE", "en-de MUSE", "en-de XLING", "en-fr XLING", "en-vi MUSE", "fr-en XLING"]
+    mapped = {"en-de MUSE", "en-de XLING", "en-fr XLING", "fr-en XLING"}  # a train dictionary lies beside these
+    pairs = [("cmn", "eng"), ("deu", "eng"), ("fra", "eng")]
+    metrics = lambda b: ("NN", "CSLS", "mapped NN", "mapped CSLS") if b in mapped else ("NN", "CSLS")  # noqa: E731
+    assert list(table.columns) == [
+        *(f"BLI {b} ({m})" for b in bli for m in metrics(b)),
+        *(f"Tatoeba {a}-{b} ({x}->{y})" for a, b in pairs for x, y in ((a, b), (b, a))),
+        "BLI avg (NN)", "BLI avg (CSLS)", "BLI avg (mapped NN)", "BLI avg (mapped CSLS)", "Tatoeba avg",
+    ]  # fmt: skip
+    assert table.notna().all(axis=None)
+    assert [t["pairs"] for t in meta["tasks"]] == [5, 6, 4, 4, 4, 4, 5, 5, 5]
+    assert meta["notes"] == [
+        f"muse/dictionaries/{pair}.5000-6500.txt: no train dictionary beside it: mapped BLI not computed, the mapped "
+        "averages leave it out"
+        for pair in ("de-en", "en-vi")
+    ]
+
+
+def test_an_unreadable_broad_dictionary_name_is_skipped_but_a_muse_name_is_an_error(tmp_path):
+    write(tmp_path / "vecmap" / "en-it.test.txt", "cane\tdog\tnoun\n")  # a `test` part and a pair: a broad pattern
+    write(tmp_path / "muse" / "en-de.5000-6500.txt", "sandy sandy\n")
+    loaded, notes = load_tasks(discover("crosslingual", tmp_path), tmp_path)
+    assert [t.name for t, _ in loaded] == ["BLI en-de MUSE"]
+    assert notes == [
+        "muse/en-de.5000-6500.txt: no train dictionary beside it: mapped BLI not computed, the mapped averages leave it out",
+        "vecmap/en-it.test.txt: not read as BLI en-it, skipped "
+        "(vecmap/en-it.test.txt, line 1: expected 2 columns (source word, target word), got 3)"
+    ]
+    write(tmp_path / "muse" / "en-de.5000-6500.txt", "sandy sandy\nice cream Eis\n")
+    with pytest.raises(DataError, match=r"en-de.5000-6500.txt, line 2: expected 2 columns"):
+        load_tasks(discover("crosslingual", tmp_path), tmp_path)

@@ -1,5 +1,8 @@
 """Word-similarity loaders, scorer and discovery: every file style, hand-computed scores, the real data's counts."""
 
+import json
+import runpy
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ from mirror.errors import DataError
 from mirror.evaluation import lexical, load_multisimlex, load_word_pairs, score_word_similarity
 from mirror.evaluation.suite import discover, evaluate_suite, load_tasks
 
-RELEASE = Path(__file__).parent / "fixtures" / "multisimlex_release"  # 7 rows of the official sheets, every column
+RELEASE = Path(__file__).parent / "fixtures" / "releases" / "multisimlex"  # 7 rows of the official sheets, every column
 RELEASE_LANGUAGES = ["ARA", "CMN", "CYM", "ENG", "EST", "FIN", "FRA", "HEB", "POL", "RUS", "SPA", "SWA", "YUE"]
 RELEASE_NOTES = [
     "scores.csv: column 'scores' is not a language, skipped: its name is not a 2-3 letter language code",
@@ -195,3 +198,93 @@ def test_a_broken_msl_sheet_is_an_error_not_a_silent_skip(tmp_path):
     (tmp_path / "multisimlex" / "scores.csv").unlink()
     with pytest.raises(DataError, match="no Word similarity benchmark found"):
         discover("lexical", tmp_path)
+
+
+# ------------------------------------------------------------------------------------------ the releases as released
+
+RELEASES = RELEASE.parent  # each release as it unpacks, a few lines per file (SOURCE.md)
+
+
+@pytest.mark.parametrize(
+    "folder, names",
+    [
+        ("simlex999", ["SimLex-999"]),
+        ("wordsim353", ["WordSim-353 combined.csv", "WordSim-353 combined.tab", "WordSim-353 rel", "WordSim-353 sim"]),
+        ("men", ["MEN", "MEN lemma"]),
+    ],
+)
+def test_release_discovery_finds_exactly_its_benchmarks(folder, names):
+    tasks = discover("lexical", RELEASES / folder)
+    assert [t.name for t in tasks] == names  # not set1/set2, the annotator files, MEN's agreement/ ratings, dev/test
+    assert not any(t.optional for t in tasks)  # release names: a malformed file is an error, not a skip
+
+
+def test_release_simlex_wordsim_and_men_pairs():
+    simlex = load_word_pairs(RELEASES / "simlex999" / "SimLex-999" / "SimLex-999.txt")  # header, 10 columns, CRLF
+    assert simlex.content() == (
+        ["old", "smart", "hard", "happy", "hard"], ["new", "intelligent", "difficult", "cheerful", "easy"],
+        [1.58, 9.2, 8.77, 9.55, 0.95],
+    )  # fmt: skip
+    combined = load_word_pairs(RELEASES / "wordsim353" / "combined.csv")  # CRLF
+    assert combined.content() == (
+        ["love", "tiger", "tiger", "book", "computer"], ["sex", "cat", "tiger", "paper", "keyboard"],
+        [6.77, 7.35, 10.0, 7.46, 7.62],
+    )  # fmt: skip
+    assert load_word_pairs(RELEASES / "wordsim353" / "combined.tab").content() == combined.content()
+    sim = load_word_pairs(RELEASES / "wordsim353" / "wordsim353_sim_rel" / "wordsim_similarity_goldstandard.txt")
+    assert sim.words2 == ["cat", "tiger", "car", "car", "radio"] and sim.scores[1] == 10.0
+    men = load_word_pairs(RELEASES / "men" / "MEN" / "MEN_dataset_natural_form_full")  # space-separated, no header
+    assert men.words1 == ["sun", "automobile", "river", "stairs", "morning"] and men.scores == [50.0, 50.0, 49.0, 49.0, 49.0]
+    lemma = load_word_pairs(RELEASES / "men" / "MEN" / "MEN_dataset_lemma_form_full", strip_pos=True)
+    assert lemma.words1 == ["sun", "automobile", "river", "stair", "morning"]  # 'stair-n'
+
+
+def test_releases_evaluate_end_to_end(tiny_bert):
+    table, meta = evaluate_suite("lexical", [str(tiny_bert)], RELEASES, log=lambda msg: None)
+    assert list(table.columns) == [
+        "SimLex-999", *(f"Multi-SimLex {lang}" for lang in RELEASE_LANGUAGES), "WordSim-353", "WordSim-353 rel",
+        "WordSim-353 sim", "MEN", "MEN lemma", "avg",
+    ]  # fmt: skip
+    assert table.notna().all(axis=None)
+    assert [t["pairs"] for t in meta["tasks"]] == [5, 7, 7, 7, 7, 6, 7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 5]
+    assert meta["notes"] == [
+        f"multisimlex/{note}" for note in RELEASE_NOTES
+    ] + ["wordsim353/combined.tab holds the same data as WordSim-353: scored once"]
+
+
+def test_a_broad_name_that_is_not_a_benchmark_is_skipped_with_a_note(tmp_path, tiny_bert, capsys):
+    men = tmp_path / "men"
+    shutil.copytree(RELEASES / "men", men)
+    write(men / "MEN" / "MEN_notes.txt", "Notes on our copy of MEN\nWe kept the natural form.\n")  # a `men` token
+    write(men / "ws353" / "wordsim353_readme_fr.txt", "Notes de 0 à 10\n")  # a `wordsim` name, prose
+    tasks = discover("lexical", men)
+    assert [(t.name, t.optional) for t in tasks] == [
+        ("WordSim-353", True), ("MEN MEN_dataset_natural_form_full", False), ("MEN MEN_notes.txt", True),
+        ("MEN lemma", False),
+    ]  # fmt: skip
+    main = runpy.run_path(str(Path(__file__).parents[1] / "eval" / "eval_lexical.py"), run_name="eval.eval_lexical")["main"]
+    table = main(["--model", str(tiny_bert), "--data_dir", str(men), "--output_dir", str(tmp_path / "out")])
+    assert list(table.columns) == ["MEN", "MEN lemma", "avg"]
+    notes = json.loads((tmp_path / "out" / "results.json").read_text())["notes"]
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert printed == [f"note: {n}" for n in notes]
+    assert notes == [
+        "ws353/wordsim353_readme_fr.txt: not read as WordSim-353, skipped (ws353/wordsim353_readme_fr.txt, line 1: "
+        "expected 3 columns (word, word, score) or a header naming the score column, got 5)",
+        "MEN/MEN_notes.txt: not read as MEN, skipped (MEN/MEN_notes.txt, line 1: cannot tell which header column "
+        "holds the score in ['Notes', 'on', 'our', 'copy', 'of', 'MEN']; expected one named like score, scores, "
+        "similarity, sim, simlex999, humanmean, ...)",
+    ]
+
+
+def test_a_malformed_file_with_a_release_name_still_stops_the_run(tmp_path):
+    write(tmp_path / "MEN" / "MEN_dataset_natural_form_full", "sun sunlight 50.000000\nautomobile car\n")
+    write(tmp_path / "MEN" / "MEN_notes.txt", "prose\n")
+    with pytest.raises(DataError, match=r"MEN_dataset_natural_form_full, line 2: expected 3 space-separated columns, got 2"):
+        load_tasks(discover("lexical", tmp_path), tmp_path)
+
+
+def test_only_unreadable_broad_names_is_an_error_listing_them(tmp_path):
+    write(tmp_path / "MEN_notes.txt", "prose\n")
+    with pytest.raises(DataError, match=r"no benchmark file could be read; MEN_notes.txt: not read as MEN, skipped"):
+        load_tasks(discover("lexical", tmp_path), tmp_path)

@@ -100,7 +100,7 @@ def test_eval_sts_script_prints_and_writes_one_comparison_table(tmp_path, tiny_b
 
 @pytest.mark.slow
 def test_eval_lexical_script_on_the_official_multisimlex_release(tmp_path, tiny_bert):
-    release = REPO / "tests" / "fixtures" / "multisimlex_release"  # all 13 languages + 'scores', 'translation'
+    release = REPO / "tests" / "fixtures" / "releases" / "multisimlex"  # all 13 languages + 'scores', 'translation'
     proc = run_script("eval_lexical.py", "--model", tiny_bert, "--data_dir", release, "--output_dir", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     languages = ["ARA", "CMN", "CYM", "ENG", "EST", "FIN", "FRA", "HEB", "POL", "RUS", "SPA", "SWA", "YUE"]

@@ -1,6 +1,8 @@
 """STS loaders, scorers and discovery: small files in each format, hand-computed scores, the real data's row counts."""
 
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +14,7 @@ from scipy.stats import spearmanr
 from mirror.errors import DataError
 from mirror.evaluation import CachedEncoder, load_sick, load_sts_year, load_stsb, score_sts, score_sts_year
 from mirror.evaluation import sts
-from mirror.evaluation.suite import discover, load_tasks
+from mirror.evaluation.suite import discover, evaluate_suite, load_tasks
 
 
 def make_year(folder, subsets: dict[str, tuple[list[float], list[str]]], prefix="STS"):
@@ -219,3 +221,118 @@ def test_copies_in_different_trees_are_named_by_their_first_differing_folder(tmp
         write(tmp_path / folder / f"{prefix}.input.headlines.txt", "a\tb\nc\td\n")
         write(tmp_path / folder / f"{prefix}.gs.headlines.txt", "1\n2\n")
     assert [t.name for t in discover("sts", tmp_path)] == ["STS16 raw", "STS16 senteval"]
+
+
+# ------------------------------------------------------------------------------------------ the releases as released
+
+RELEASES = Path(__file__).parent / "fixtures" / "releases"  # each release as it unpacks, a few lines per file (SOURCE.md)
+SENTEVAL_STS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R"]
+
+
+@pytest.mark.parametrize(
+    "folder, names",
+    [
+        ("sts12", ["STS12"]), ("sts13", ["STS13"]), ("sts14", ["STS14"]), ("sts15", ["STS15"]), ("sts16", ["STS16"]),
+        ("stsb", ["STS-B"]), ("sick", ["SICK-R full", "SICK-R semeval2014"]), ("senteval", SENTEVAL_STS),
+    ],
+)  # fmt: skip
+def test_release_discovery_finds_exactly_its_benchmarks(folder, names):
+    tasks = discover("sts", RELEASES / folder)
+    assert [t.name for t in tasks] == names
+    assert not any(t.optional for t in tasks)  # release names: a malformed file is an error, not a skip
+
+
+def test_release_sts_years_read_only_inputs_and_gold():
+    tasks = {t.name: t for t in discover("sts", RELEASES / "sts13")}
+    assert sorted(f.name for f in tasks["STS13"].files) == [
+        "STS.gs.FNWN.txt", "STS.gs.OnWN.txt", "STS.gs.headlines.txt",
+        "STS.input.FNWN.txt", "STS.input.OnWN.txt", "STS.input.headlines.txt",
+    ]  # fmt: skip  # not STS.output.*, the perl scorers, 00-readme.txt, nor SMT's gold without sentences
+    files = {f.name for f in discover("sts", RELEASES / "sts16")[0].files}
+    subsets = ("answer-answer", "headlines", "plagiarism", "postediting", "question-question")
+    assert files == {f"STS2016.{kind}.{s}.txt" for kind in ("input", "gs") for s in subsets}  # not the .ascii copies
+
+
+def test_release_sts12_test_gold():
+    year = load_sts_year(RELEASES / "sts12" / "test-gold")
+    assert year.name == "STS12" and {k: len(v) for k, v in year.subsets.items()} == {
+        "MSRpar": 4, "MSRvid": 4, "SMTeuroparl": 4, "surprise.OnWN": 4, "surprise.SMTnews": 4,
+    }  # fmt: skip
+    assert year.subsets["MSRpar"].scores == [4.4, 0.8, 3.6, 3.4] and year.subsets["MSRvid"].scores == [5.0, 5.0, 4.75, 5.0]
+    assert year.subsets["MSRpar"].sents2[0] == (
+        "He said the problem needs to be corrected before the space shuttle fleet is cleared to fly again."
+    )
+    assert year.ignored == ["STS.gs.ALL.txt"]
+    gold_all = (RELEASES / "sts12" / "test-gold" / "STS.gs.ALL.txt").read_text().split()
+    assert [s for d in year.subsets.values() for s in d.scores] == [float(x) for x in gold_all]
+
+
+def test_release_sts13_without_smt_sentences_and_sts14():
+    year = load_sts_year(RELEASES / "sts13" / "test-gs", "STS13")
+    assert list(year.subsets) == ["FNWN", "OnWN", "headlines"] and len(year) == 12
+    assert year.ignored == ["STS.gs.SMT.txt"]  # gold without sentences: STS13's SMT input is licensed by LDC
+    assert year.subsets["headlines"].sents2[0] == "Suspected drug lord known as \u2018El Taliban\u2019 held in Mexico"
+    assert year.subsets["OnWN"].scores == [0.8, 3.0, 3.8, 2.2]
+    sts14 = load_sts_year(RELEASES / "sts14" / "sts-en-test-gs-2014")
+    assert sts14.name == "STS14" and len(sts14.subsets) == 6 and len(sts14) == 24
+    assert sts14.subsets["deft-forum"].scores == [3.0, 0.8, 3.8, 1.0]  # integer and decimal gold alike
+
+
+def test_release_sts15_and_sts16_blank_gold_lines_are_unscored():
+    sts15 = load_sts_year(RELEASES / "sts15" / "test_evaluation_task2a")
+    assert sts15.name == "STS15" and (len(sts15), sts15.unscored) == (15, 10)
+    forums = sts15.subsets["answers-forums"]
+    assert forums.scores == [3.0, 0.6, 1.0] and forums.unscored == 2
+    sts16 = load_sts_year(RELEASES / "sts16" / "sts2016-english-with-gs-v1.0")
+    assert sts16.name == "STS16" and (len(sts16), sts16.unscored) == (15, 10)
+    headlines = sts16.subsets["headlines"]  # 4 columns: the two source-note columns are not sentences
+    assert headlines.scores == [4.0, 5.0, 5.0]
+    assert headlines.sents1[0] == "Driver backs into stroller with child, drives off"
+    assert headlines.sents2[0] == "Driver backs into mom, stroller with child then drives off"
+
+
+def test_release_stsb_seven_and_nine_columns_and_sick_split_and_full():
+    stsb = load_stsb(RELEASES / "stsb" / "stsbenchmark" / "sts-test.csv")
+    assert stsb.scores == [2.5, 3.6, 5.0, 3.0, 3.0]
+    assert stsb.sents1[3].endswith("every two hours. ")  # 9-column row: the sentence as released, licence columns dropped
+    assert stsb.sents2[4] == "It really depends on the school and the program."
+    split = load_sick(RELEASES / "sick" / "semeval2014" / "SICK_test_annotated.txt")  # header, CRLF
+    assert split.scores == [3.3, 3.7, 3.0, 4.9, 3.665] and split.other_split == 0
+    assert split.sents2[-1] == "A brown dog is helping another animal in front of the man in pants"  # no '\r' left
+    full = load_sick(RELEASES / "sick" / "full" / "SICK.txt")  # 12 columns, CRLF, no newline after the last row
+    assert full.scores == [3.3, 3.7, 3.0] and full.other_split == 3
+    assert full.sents2[-1] == "The young boys are playing outdoors and the man is smiling nearby"
+
+
+def test_release_senteval_copies_tokenised_and_renamed():
+    loaded, _ = load_tasks(discover("sts", RELEASES / "senteval"), RELEASES / "senteval")
+    data = {t.name: d for t, d in loaded}
+    assert {name: len(d) for name, d in data.items()} == {
+        "STS12": 20, "STS13": 12, "STS14": 24, "STS15": 15, "STS16": 15, "STS-B": 3, "SICK-R": 4,
+    }  # fmt: skip
+    assert data["STS16"].subsets["headlines"].sents1[0] == "driver backs into stroller with child , drives off"
+    assert data["STS-B"].sents1[0] == "a girl is styling her hair ."
+
+
+def test_releases_evaluate_end_to_end(tiny_bert):
+    table, meta = evaluate_suite("sts", [str(tiny_bert)], RELEASES, log=lambda msg: None)
+    years = [f"STS{y} {copy}" for y in range(12, 17) for copy in ("senteval", f"sts{y}")]
+    assert list(table.columns) == [c for name in years for c in (f"{name} (all)", f"{name} (wmean)")] + [
+        "STS-B senteval", "STS-B stsb", "SICK-R senteval/SICK", "SICK-R sick/full", "SICK-R sick/semeval2014", "avg",
+    ]  # fmt: skip
+    assert table.notna().all(axis=None)
+    assert [t["pairs"] for t in meta["tasks"]] == [20, 20, 12, 12, 24, 24, 15, 15, 15, 15, 3, 5, 4, 3, 5]
+    all_note = "has no STS.input file beside it (the release's concatenation of the subsets): not scored"
+    smt_note = "has no STS.input file beside it (STS13's SMT sentences are licensed separately, by LDC): not scored"
+    assert meta["notes"] == [
+        f"STS12 senteval: STS.gs.ALL.txt {all_note}", f"STS12 sts12: STS.gs.ALL.txt {all_note}",
+        f"STS13 senteval: STS.gs.SMT.txt {smt_note}", f"STS13 sts13: STS.gs.SMT.txt {smt_note}",
+    ]  # fmt: skip
+
+
+def test_a_malformed_release_file_still_stops_the_run(tmp_path):
+    shutil.copytree(RELEASES / "sts15", tmp_path / "sts15")
+    gold = tmp_path / "sts15" / "test_evaluation_task2a" / "STS.gs.belief.txt"
+    gold.write_text(gold.read_text().replace("4.00", "4,00"))
+    with pytest.raises(DataError, match=r"STS.gs.belief.txt, line \d+: gold score '4,00' is not a number"):
+        load_tasks(discover("sts", tmp_path), tmp_path)

@@ -7,7 +7,10 @@ Recognised files (anywhere under a folder):
   MUSE test sets `<src>-<tgt>.5000-6500.txt` ("BLI en-de MUSE"), XLING test sets
   `yacle.test.freq.<size>.<src>-<tgt>.tsv` ("BLI en-de XLING"), and any other file whose dot-separated name has a
   `<src>-<tgt>` part and a `test` part and no `train` part (e.g. VecMap's `en-it.test.txt`, "BLI en-it").
-  Training dictionaries (`*.0-5000.txt`, `yacle.train.*`) and MUSE_dicos' part-of-speech splits are not test sets.
+  Training dictionaries (`*.0-5000.txt`, `yacle.train.*`), MUSE's full `<src>-<tgt>.txt` and MUSE_dicos'
+  part-of-speech splits are not test sets. The MUSE and XLING names are release names (a file so named that does
+  not parse stops the run); the other `*.<src>-<tgt>.*test*` names are caught by a broad pattern, so such a file
+  that does not load is skipped with a note.
 * BLI train dictionaries, found beside (in the folder of) a test dictionary of the same pair and family: XLING
   `yacle.train.freq.<size>.<src>-<tgt>.tsv` (sizes 500, 1k, 3k, 5k), MUSE `<src>-<tgt>.0-5000.txt`, and for any
   other test name the same name with its `test` part read `train` (`en-it.train.txt`). The largest by default
@@ -339,6 +342,7 @@ def find_tasks(data_dir: str | os.PathLike, csls_k: int = CSLS_K, bli_train_size
                 metrics=metrics,
                 order=(0, f"{src}-{tgt}", label),
                 notes=(_no_train_note(path, data_dir, found, bli_train_size),) if missing else (),
+                optional=not label,  # a name with a test part, not a MUSE/XLING release name: skipped if unreadable
             )
         )
     for (folder, a, b), sides in tatoeba.items():

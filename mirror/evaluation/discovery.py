@@ -8,6 +8,17 @@ flat dict), and which table columns its scores fill.
 Names: a task is called after its benchmark (`STS12`, `STS-B`, `Multi-SimLex FRA`, `BLI en-de MUSE`). When a folder
 holds several copies of one benchmark (`sts12/original` and `sts12/senteval`), each copy is named after the part of
 its path that differs (`STS12 original`, `STS12 senteval`); copies whose loaded data is identical are scored once.
+
+Files that are not benchmarks never stop a run. Three kinds of file, three outcomes:
+
+* a file named as a release names its benchmark file (`SimLex-999.txt`, `MEN_dataset_natural_form_full`,
+  `STS.input.<subset>.txt`, `en-de.5000-6500.txt`, ...) is that benchmark: if it does not parse, the run stops
+  with a `DataError` naming the file and line (a damaged download should not pass unnoticed);
+* a file a release ships beside its benchmark files (readmes, licences, instructions, perl scorers, archives,
+  annotator and agreement files, baseline outputs, train/dev splits) is never read;
+* a file caught only by a broad name pattern (a name containing `wordsim` or a `men` token, `<lang>.tsv` in a
+  Multi-SimLex folder, any `*.<src>-<tgt>.*test*` dictionary) becomes an `optional` task: if it does not load,
+  it is skipped with a note (`suite.load_tasks`) that reaches results.json and the printed `note:` lines.
 """
 
 from __future__ import annotations
@@ -21,8 +32,14 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import ConfigError, DataError
 
-# Files that document a data set rather than hold one.
-IGNORED_NAMES = re.compile(r"^(readme|license|licence|source|copying|sha\d*sums|md5sums|00-readme)([._-].*)?$", re.I)
+# Files that document a data set rather than hold one, and what else releases ship beside their data: scorer
+# scripts, archives (STS14's sts2012-test.tgz, STS15's STS.answers-forums.zip), licence notes
+# (STS.input.answers-forums.LICENSE).
+IGNORED_NAMES = re.compile(
+    r"^(readme|license|licence|source|copying|sha\d*sums|md5sums|00-readme|instructions)([._-].*)?$"
+    r"|\.(pl|py|sh|zip|tgz|gz|bz2|xz|tar|7z|pdf|docx?|license|licence)$",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,7 @@ class Task:
     order: tuple = ()
     variant: str = ""
     notes: tuple[str, ...] = ()  # what discovery skipped in its files and why: they reach results.json
+    optional: bool = False  # found by a broad name pattern only: a load failure skips it with a note
 
     @property
     def name(self) -> str:

@@ -9,12 +9,21 @@ folder; names are matched case-insensitively):
   `scores` (the mean over languages, with English words) and `translation` (empty) columns are skipped with a note.
 * Multi-SimLex, one file per language: `<lang>.tsv` (or .txt/.csv) in a folder whose path names Multi-SimLex,
   e.g. `multisimlex/fra.tsv` with header `id word1 word2 pos score`.
-* SimLex-999: a file whose name contains `SimLex-999` / `simlex999` (official: header, score column `SimLex999`).
-* WordSim-353: names containing `wordsim` or `ws353`/`ws-353` (`wordsim353.tsv`, `EN-WS-353-ALL.txt`,
-  `wordsim_similarity_goldstandard.txt` -> "WordSim-353 sim", `..._relatedness_...` -> "WordSim-353 rel"), and
-  `combined.csv` / `combined.tab` in a WordSim folder.
-* MEN: `MEN_dataset_natural_form_full`, `EN-MEN-TR-3k.txt`, `MEN.txt`; `MEN_dataset_lemma_form_full` ("MEN lemma",
-  the `-n`/`-v`/`-j` part-of-speech suffixes removed).
+* SimLex-999: `SimLex-999.txt` (the release: header, score column `SimLex999`, CRLF); any other name containing
+  `SimLex-999` / `simlex999`.
+* WordSim-353: `combined.csv` / `combined.tab` of gabrilovich's `wordsim353.zip` (in a WordSim folder, or with its
+  header `Word 1, Word 2, Human (mean)`), `wordsim_similarity_goldstandard.txt` ("WordSim-353 sim") and
+  `wordsim_relatedness_goldstandard.txt` ("WordSim-353 rel") of the sim/rel split, `EN-WS-353-ALL/SIM/REL.txt`;
+  any other name containing `wordsim` or `ws353`/`ws-353` (`..._sim...` -> sim, `..._rel...` -> rel).
+* MEN: `MEN_dataset_natural_form_full`, `EN-MEN-TR-3k.txt`; `MEN_dataset_lemma_form_full` ("MEN lemma", the
+  `-n`/`-v`/`-j` part-of-speech suffixes removed); any other name with a `men` token (`MEN.txt`).
+
+Release names (`RELEASE_NAMES`, `scores.csv`, `combined.*`) are benchmarks: a malformed one stops the run with an
+error naming file and line. The other names above are broad patterns: such a file is an `optional` task, skipped
+with a note if it does not load. Never read (`COMPANION_NAMES`): what the releases ship beside the benchmark,
+WordSim's `set1`/`set2` (parts of `combined`), the sim/rel split's `wordsim353_agreed.txt` and
+`wordsim353_annotator1/2.txt` (relation annotations), MEN's `agreement/` folder (two raters' own ratings) and its
+lemma-form `.dev`/`.test` halves.
 
 Word-pair files: `word1, word2, score` separated by tabs (if the first line has one), commas (.csv) or spaces; a
 first line without any number is a header naming the columns (`word1`/`Word 1`, `score`/`SimLex999`/`Human
@@ -310,10 +319,40 @@ def folder_names(path: Path, data_dir: Path) -> list[str]:
     return [squash(p) for p in (Path(data_dir).resolve().name, *relative_parts(path.parent, data_dir))][-3:]
 
 
-def recognise(path: Path, data_dir: Path) -> tuple[str, dict] | None:
-    """(benchmark, loader options) for a word-similarity file name, or None."""
+# Benchmark files by the name their release gives them (lower case): a file so named that does not parse stops the
+# run. The official releases, then the copies in Faruqui's eval-word-vectors (`EN-<NAME>.txt`).
+RELEASE_NAMES = {
+    "simlex-999.txt": ("SimLex-999", {}),
+    "wordsim_similarity_goldstandard.txt": ("WordSim-353 sim", {}),
+    "wordsim_relatedness_goldstandard.txt": ("WordSim-353 rel", {}),
+    "men_dataset_natural_form_full": ("MEN", {}),
+    "men_dataset_lemma_form_full": ("MEN lemma", {"strip_pos": True}),
+    "en-simlex-999.txt": ("SimLex-999", {}),
+    "en-ws-353-all.txt": ("WordSim-353", {}),
+    "en-ws-353-sim.txt": ("WordSim-353 sim", {}),
+    "en-ws-353-rel.txt": ("WordSim-353 rel", {}),
+    "en-men-tr-3k.txt": ("MEN", {}),
+}
+# Files the releases ship beside their benchmark files, never read: WordSim's two annotation batches (`set1`,
+# `set2`: `combined` is the benchmark) and the sim/rel split's relation annotations (`wordsim353_agreed.txt`,
+# `wordsim353_annotator1/2.txt`), MEN's `agreement/` folder (two raters' own 1-7 ratings, an agreement table) and
+# its lemma-form dev/test halves (parts of the full file).
+COMPANION_NAMES = re.compile(r"^(set[12]|wordsim353_(agreed|annotator\d*)|.*\bmen[-_]ratings|agreement[-_]score)(\..*)?$", re.I)
+COMPANION_FOLDERS = {"agreement"}
+
+
+def recognise(path: Path, data_dir: Path) -> tuple[str, dict, bool] | None:
+    """(benchmark, loader options, optional) for a word-similarity file, or None (not a benchmark file).
+
+    optional: the file was caught by a broad name pattern, not by its release name: if it does not load, the suite
+    skips it with a note."""
     if path.suffix.lower() not in WORD_SUFFIXES:
         return None
+    if COMPANION_NAMES.match(path.name) or (path.parent != data_dir and path.parent.name.lower() in COMPANION_FOLDERS):
+        return None
+    release = RELEASE_NAMES.get(path.name.lower())
+    if release is not None:
+        return (*release, False)
     tokens = name_tokens(path.stem)
     stem = squash(path.stem)
     folders = folder_names(path, data_dir)
@@ -322,23 +361,25 @@ def recognise(path: Path, data_dir: Path) -> tuple[str, dict] | None:
             return None
         code = tokens[-1] if tokens else ""
         if LANG_CODE.match(code) and code not in ("txt", "tsv", "csv"):
-            return f"Multi-SimLex {code.upper()}", {"language": code.upper()}
+            return f"Multi-SimLex {code.upper()}", {"language": code.upper()}, True
         return None
     if "simlex999" in stem and "multisimlex" not in stem:
-        return "SimLex-999", {}
-    if "wordsim" in stem or "ws353" in stem or (path.stem.lower() == "combined" and _wordsim_combined(path, folders)):
+        return "SimLex-999", {}, True
+    if path.stem.lower() == "combined" and _wordsim_combined(path, folders):
+        return "WordSim-353", {}, False  # wordsim353.zip's combined.csv / combined.tab
+    if "wordsim" in stem or "ws353" in stem:
         rest = set(tokens) - {"wordsim", "353", "ws", "en", "goldstandard"}
         if rest & {"sim", "similarity"} or "similarity" in stem.replace("wordsim", ""):
-            return "WordSim-353 sim", {}
+            return "WordSim-353 sim", {}, True
         if rest & {"rel", "relatedness"} or "relatedness" in stem:
-            return "WordSim-353 rel", {}
+            return "WordSim-353 rel", {}, True
         if rest & {"set1", "set2"}:
             return None  # the two annotation batches of combined: the benchmark is combined
-        return "WordSim-353", {}
+        return "WordSim-353", {}, True
     if "men" in tokens and not rest_tokens_mark_split(tokens):
         if "lemma" in tokens:
-            return "MEN lemma", {"strip_pos": True}
-        return "MEN", {}
+            return "MEN lemma", {"strip_pos": True}, True
+        return "MEN", {}, True
     return None
 
 
@@ -377,9 +418,10 @@ def find_tasks(data_dir: str | os.PathLike) -> list[Task]:
         found = recognise(path, data_dir)
         if found is None:
             continue
-        benchmark, options = found
+        benchmark, options, optional = found
         family = benchmark.split(" ")[0]
-        tasks.append(_task(benchmark, family, (path,), path, partial(load_word_pairs, path, **options), (ORDER[family], 1)))
+        load = partial(load_word_pairs, path, **options)
+        tasks.append(_task(benchmark, family, (path,), path, load, (ORDER[family], 1), optional=optional))
     return finish(tasks, data_dir)
 
 
@@ -388,8 +430,9 @@ def _msl_language(scores_path: Path, translation_path: Path | None, lang: str) -
     return sheets[lang]
 
 
-def _task(benchmark, family, files, location, load, order, notes=()) -> Task:
+def _task(benchmark, family, files, location, load, order, notes=(), optional=False) -> Task:
     return Task(
+        optional=optional,
         benchmark=benchmark,
         family=family,
         files=tuple(files),

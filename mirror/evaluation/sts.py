@@ -8,10 +8,16 @@ Loaders return `PairData` (three parallel lists) or `StsYear` (the subsets of on
   unscored pair, dropped and counted). The raw STS16 names `STS2016.input/gs.<subset>.txt` too. All subsets in one
   folder form one year; the year comes from the file prefix (`STS2016`), from the nearest folder naming it
   (`STS13-en-test`, `sts15`, `sts-en-test-gs-2014`) or, failing that, from the set of subset names.
-  `STS.gs.ALL.txt` (a concatenation, with no input file) is not a subset.
+  `STS.gs.ALL.txt` (STS12's concatenation) and STS13's `STS.gs.SMT.txt` (its sentences are licensed by LDC, not
+  shipped) have no input file: they are not subsets (noted). Never read: the baseline outputs `STS.output.*`, the
+  perl scorers, STS16's `.ascii` copies of its inputs, the archives and licence notes the releases ship.
 * STS-B: `sts-test.csv`, official release (7 or 9 columns) or SentEval copy (7), read with no quoting.
 * SICK-R: `SICK_test_annotated.txt` (SemEval-2014 split, header optional) and the 12-column full release
   (`SICK.txt` / `SICK_annotated.txt`, header with `SemEval_set`; rows of the TEST set).
+
+Every name above is a release name: a file so named that does not parse stops the run with an error naming the
+file and line (see `discovery` for the files that are skipped instead). Lines end in LF or CRLF, a UTF-8 BOM is
+dropped, a missing newline after the last line is fine.
 
 STS12-16 are scored two ways: "all" = one Spearman over the pairs of all subsets of the year concatenated (the
 Mirror-BERT/SimCSE protocol) and "wmean" = the subsets' Spearman averaged with weights = scored pairs per subset

@@ -135,29 +135,56 @@ def discover(
 
 def load_tasks(tasks: list[Task], data_dir: Path) -> tuple[list[tuple[Task, Any]], list[str]]:
     """Load every task once; a copy whose data equals an already loaded copy of the same benchmark is dropped
-    (with a note), and the remaining copies are renamed apart again. Notes: the tasks' own (`Task.notes`, once
-    each), then the dropped copies, then the STS gold files without an input file, then the loaded data's own
-    (`data.notes`, e.g. BLI train pairs that share a source word with the test dictionary)."""
+    (with a note), and the remaining copies are renamed apart again. An `optional` task (a file caught by a broad
+    name pattern) that does not load is skipped with a note; any other load error stops the run. Notes: the
+    tasks' own (`Task.notes` of the tasks read, once each), then the skipped files, the dropped copies, the STS gold files without an
+    input file, then the loaded data's own (`data.notes`, e.g. BLI train pairs that share a source word with the
+    test dictionary)."""
     kept: list[tuple[Task, Any]] = []
     dropped: list[tuple[Task, Task]] = []
+    skipped: list[str] = []
     for task in tasks:
-        data = task.load()
+        try:
+            data = task.load()
+        except DataError as err:
+            if not task.optional:
+                raise
+            skipped.append(_skip_note(task, err, data_dir))
+            continue
         twin = next((t for t, d in kept if t.benchmark == task.benchmark and d.content() == data.content()), None)
         if twin is not None:
             dropped.append((task, twin))
             continue
         kept.append((task, data))
+    if not kept and skipped:
+        raise DataError(f"--data_dir {data_dir}: no benchmark file could be read; " + "; ".join(skipped))
     assign_variants([t for t, _ in kept], data_dir)
-    notes = list(dict.fromkeys(note for task in tasks for note in task.notes))
+    read = [task for task, _ in kept] + [task for task, _ in dropped]  # a skipped file's own notes do not apply
+    notes = list(dict.fromkeys(note for task in read for note in task.notes))
+    notes += skipped
     notes += [
         f"{', '.join(relative_name(f, data_dir) for f in task.files)} holds the same data as {twin.name}: scored once"
         for task, twin in dropped
     ]
     for task, data in kept:
         for name in getattr(data, "ignored", []):
-            notes.append(f"{task.name}: {name} has no STS.input file (a concatenation of the subsets): not a subset")
+            why = (
+                "the release's concatenation of the subsets" if ".gs.ALL." in name
+                else "STS13's SMT sentences are licensed separately, by LDC" if ".gs.SMT." in name
+                else "no sentences to score"
+            )  # fmt: skip
+            notes.append(f"{task.name}: {name} has no STS.input file beside it ({why}): not scored")
     notes += [f"{task.name}: {note}" for task, data in kept for note in getattr(data, "notes", ())]
     return kept, notes
+
+
+def _skip_note(task: Task, err: DataError, data_dir: Path) -> str:
+    """'<file>: not read as <benchmark> (<why>)', paths relative to `data_dir`."""
+    why = str(err)
+    for path in task.files:
+        why = why.replace(str(path), relative_name(path, data_dir))
+    files = ", ".join(relative_name(f, data_dir) for f in task.files)
+    return f"{files}: not read as {task.benchmark}, skipped ({why})"
 
 
 def describe(task: Task, data: Any, data_dir: Path) -> dict[str, Any]:
