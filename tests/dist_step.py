@@ -2,7 +2,8 @@
 
 Writes, per rank, the corpus indices of every batch, every step's local loss and every parameter's gradient after
 the first backward pass (DDP has averaged it over ranks), so the test can compare a 2-process run to a 1-process run.
-Usage: python tests/dist_step.py MODEL_DIR OUT_DIR PER_DEVICE_BATCH GLOBAL_NEGATIVES(0/1) CHUNK
+With SAVE_WEIGHTS 1 (default 0) each rank also writes the encoder's weights after the epoch (tests/test_multinode.py).
+Usage: python tests/dist_step.py MODEL_DIR OUT_DIR PER_DEVICE_BATCH GLOBAL_NEGATIVES(0/1) CHUNK [SAVE_WEIGHTS(0/1)]
 """
 
 import sys
@@ -14,6 +15,7 @@ from transformers import TrainerCallback
 from mirror import MirrorCollator, MirrorConfig, MirrorTrainer, TextDataset, load_encoder
 
 model_dir, out_dir, batch, global_neg, chunk = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5])
+save_weights = len(sys.argv) > 6 and sys.argv[6] == "1"
 texts = [line.strip() for line in Path(__file__).resolve().parents[1].joinpath("data/sentences/en_stsb_train_10k.txt").read_text().splitlines()[:64]]
 texts = list(dict.fromkeys(texts))
 
@@ -61,4 +63,7 @@ trainer.losses = []
 trainer.train()
 rank, world = trainer.args.process_index, trainer.args.world_size
 grads = {n.removeprefix("module."): g for n, g in grab.grads.items()}
-torch.save({"rank": rank, "world": world, "idx": collator.seen, "loss": trainer.losses, "grads": grads}, out_dir / f"rank{rank}.pt")
+record = {"rank": rank, "world": world, "idx": collator.seen, "loss": trainer.losses, "grads": grads}
+if save_weights:  # the encoder after the epoch (trainer.model is the unwrapped module on every rank)
+    record["weights"] = {n: t.detach().clone() for n, t in trainer.model.state_dict().items()}
+torch.save(record, out_dir / f"rank{rank}.pt")
