@@ -2,7 +2,10 @@
 
 Writes, per rank, the corpus indices of every batch, every step's local loss and every parameter's gradient after
 the first backward pass (DDP has averaged it over ranks), so the test can compare a 2-process run to a 1-process run.
-Usage: python tests/dist_step.py MODEL_DIR OUT_DIR PER_DEVICE_BATCH GLOBAL_NEGATIVES(0/1) CHUNK
+MODE `strings` (default) trains on 64 sentences; `pairs` on 64 pairs of 12 words, so every string is on several rows
+and, in a batch split over ranks, on both ranks (identical strings masked out of the negatives); `pairs_nomask` on
+the same pairs with the collator's string ids dropped (the loss without that masking).
+Usage: python tests/dist_step.py MODEL_DIR OUT_DIR PER_DEVICE_BATCH GLOBAL_NEGATIVES(0/1) CHUNK [MODE]
 """
 
 import sys
@@ -16,6 +19,9 @@ from mirror import MirrorCollator, MirrorConfig, MirrorTrainer, TextDataset, loa
 model_dir, out_dir, batch, global_neg, chunk = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5])
 texts = [line.strip() for line in Path(__file__).resolve().parents[1].joinpath("data/sentences/en_stsb_train_10k.txt").read_text().splitlines()[:64]]
 texts = list(dict.fromkeys(texts))
+mode = sys.argv[6] if len(sys.argv) > 6 else "strings"
+words = "cat dog house tree river stone bread music night water green small".split()
+pairs = [(a, b) for a in words for b in words if a != b][::2][:64]  # 64 distinct pairs, each word on ~10 of them
 
 
 class RecordingCollator(MirrorCollator):
@@ -23,7 +29,10 @@ class RecordingCollator(MirrorCollator):
 
     def __call__(self, features):
         self.seen.append([f["idx"] for f in features])
-        return super().__call__(features)
+        batch = super().__call__(features)
+        if mode == "pairs_nomask":
+            del batch["string_ids"]
+        return batch
 
 
 class RecordingTrainer(MirrorTrainer):
@@ -54,11 +63,13 @@ collator = RecordingCollator(enc.tokenizer, max_length=32, span_mask_len=5, seed
 collator.seen = []
 grab = GradGrab()
 trainer = RecordingTrainer(
-    model=enc.model, args=args, train_dataset=TextDataset(texts), data_collator=collator,
+    model=enc.model, args=args, data_collator=collator,
+    train_dataset=TextDataset(texts) if mode == "strings" else TextDataset(pairs=pairs),
     processing_class=enc.tokenizer, callbacks=[grab],
 )
 trainer.losses = []
 trainer.train()
 rank, world = trainer.args.process_index, trainer.args.world_size
 grads = {n.removeprefix("module."): g for n, g in grab.grads.items()}
-torch.save({"rank": rank, "world": world, "idx": collator.seen, "loss": trainer.losses, "grads": grads}, out_dir / f"rank{rank}.pt")
+record = {"rank": rank, "world": world, "idx": collator.seen, "loss": trainer.losses, "grads": grads, "pairs": pairs}
+torch.save(record, out_dir / f"rank{rank}.pt")
