@@ -29,12 +29,11 @@ def _positions(n: int, m: int, offset: int, device: torch.device) -> tuple[torch
     return self_cols, pos_cols
 
 
-def _same_string(string_ids: torch.Tensor, n: int, m: int, offset: int, pos_cols: torch.Tensor) -> torch.Tensor:
+def _same_string(string_ids: torch.Tensor, self_cols: torch.Tensor, pos_cols: torch.Tensor) -> torch.Tensor:
     """(2n, 2M) True where a column holds the same string as the row, the row's positive column excepted."""
-    local = torch.arange(n, device=string_ids.device) + offset  # (n,)
-    row_ids = string_ids[torch.cat([local, local + m])]  # (2n,) the ids of this rank's rows
+    row_ids = string_ids[self_cols]  # (2n,) the ids of this rank's rows
     same = row_ids[:, None] == string_ids[None, :]  # (2n, 2M)
-    return same & ~F.one_hot(pos_cols, 2 * m).bool()  # (2n, 2M)
+    return same & ~F.one_hot(pos_cols, string_ids.shape[0]).bool()  # (2n, 2M)
 
 
 def similarity_logits(
@@ -58,7 +57,7 @@ def similarity_logits(
         self_cols, pos_cols = _positions(n, m, offset, logits.device)
         self_mask = F.one_hot(self_cols, 2 * m).bool()  # (2n, 2M) True at each row's own column
         if string_ids is not None:
-            self_mask = self_mask | _same_string(string_ids.to(logits.device), n, m, offset, pos_cols)  # (2n, 2M)
+            self_mask = self_mask | _same_string(string_ids.to(logits.device), self_cols, pos_cols)  # (2n, 2M)
         logits = logits.masked_fill(self_mask, float("-inf"))  # (2n, 2M)
     return logits, pos_cols
 
