@@ -3,6 +3,9 @@
 For every seed it trains, from the same base model on the same strings:
   * Mirror, sentence recipe (recipes/configs/sentence_minilm.yaml: tau 0.04, 5-char span mask, 1 epoch)
   * Mirror, word recipe     (recipes/configs/word_minilm.yaml: tau 0.2, no mask, 2 epochs)
+  * (--methods mirror_word_en-de_pairs) Mirror's word recipe on XLING's English-German training dictionary as
+    positive pairs (recipes/configs/word_minilm_en-de_pairs.yaml, a supervised extension): the dictionary is read
+    from --data_dir (bli_xling/en-de/yacle.train.freq.5k.en-de.tsv, fetched by the downloader's "BLI XLING")
   * the peer on the same sentences and on the same words: sentence-transformers' MultipleNegativesRankingLoss over
     (string, string) pairs, dropout as the only augmentation (unsupervised SimCSE), with Mirror's optimiser settings
 then evaluates the base model and every encoder with the evaluation suite (STS, word similarity, cross-lingual)
@@ -14,6 +17,8 @@ benchmarks/benchkit.py (install benchmarks/requirements.txt first).
     python benchmarks/quality.py                                            # 3 seeds, ~80 min on 2 CPU cores
     python benchmarks/quality.py --data_dir DIR --output_dir outputs/quality_ablation --seeds 1 \
         --methods mirror_sentence mirror_sentence_nochunk --suites sts lexical     # length chunking vs one padded forward
+    python benchmarks/quality.py --seeds 1 --methods mirror_word mirror_word_en-de_pairs \
+        --suites crosslingual lexical --output_dir outputs/quality_pairs            # dictionary pairs vs self-duplication
 
 Finished runs are reused (a run folder with final/ is not retrained), so an interrupted benchmark resumes.
 """
@@ -42,6 +47,13 @@ METHODS = {
     "peer_sentence": ("sentence", "peer (ST MNRL), sentences"),
     "peer_word": ("word", "peer (ST MNRL), words"),
     "mirror_sentence_nochunk": ("sentence", "Mirror, sentence recipe, one padded forward"),
+    "mirror_word_en-de_pairs": ("word", "Mirror, word recipe on XLING en-de train pairs"),
+}
+# methods that train on positive pairs: name -> (recipe, the training dictionary under --data_dir)
+PAIRS = {
+    "mirror_word_en-de_pairs": (
+        "recipes/configs/word_minilm_en-de_pairs.yaml", "bli_xling/en-de/yacle.train.freq.5k.en-de.tsv"
+    ),
 }
 LEVEL = {
     "sentence": {"config": "recipes/configs/sentence_minilm.yaml", "script": "recipes/train_sentence.py", "max_length": 50, "epochs": 1},
@@ -78,9 +90,12 @@ def run(cmd: list[str]) -> None:
 
 def train_mirror(args, method: str, seed: int, out: Path) -> None:
     level = LEVEL[METHODS[method][0]]
+    config, train_file = level["config"], args.sentence_file if METHODS[method][0] == "sentence" else args.word_file
+    if method in PAIRS:  # its recipe names the pair columns; the dictionary comes from --data_dir
+        config, train_file = PAIRS[method][0], str(Path(args.data_dir) / PAIRS[method][1])
     cmd = [
-        sys.executable, level["script"], "--config", level["config"], "--model_name_or_path", args.model,
-        "--pooling", args.pooling, "--train_file", args.sentence_file if METHODS[method][0] == "sentence" else args.word_file,
+        sys.executable, level["script"], "--config", config, "--model_name_or_path", args.model,
+        "--pooling", args.pooling, "--train_file", train_file,
         "--output_dir", str(out), "--seed", str(seed), "--per_device_train_batch_size", str(args.batch_size),
         "--max_steps", str(args.max_steps), "--stsb_dev_file", "", "--disable_tqdm", "true", "--overwrite_output_dir",
     ]

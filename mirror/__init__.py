@@ -17,10 +17,11 @@ module may import only modules listed above it (tests/test_package.py reads ever
     st_format               sentence-transformers metadata and mirror_config.json, read/written  < atomic, errors
     hub                     name resolution, Hub reachability, hub flags, the upload folder      < atomic, errors, st_format
     data                    load_corpus (txt/csv/tsv/jsonl/parquet, compressed or not; folders and Hub) and TextDataset (about 360 lines: a strict reader per format, so errors name file and line)  < errors, hub
-    collator                MirrorCollator: duplicate, mask, tokenize once -> (2N, L)            < masking
+    pairs                   load_pairs: positive pairs from two columns or a||b lines            < data, errors
+    collator                MirrorCollator: duplicate or pair, mask, tokenize once -> (2N, L) + string ids  < masking
     encoder                 Encoder, load_encoder, pool, forward_pooled, encode, save_encoder    < chunking, errors, hub, st_format
     modeling                deprecated alias of encoder and its neighbours, for one release      < chunking, encoder, hub, st_format
-    config                  the run's dataclasses and the YAML + CLI parser (about 380 lines: the fields' help texts and the changed defaults)  < errors, hub, st_format
+    config                  the run's dataclasses and the YAML + CLI parser (about 415 lines: the fields' help texts and the changed defaults)  < errors, hub, st_format
     card                    the model card from its template and facts (a little over 300 lines: one helper per card section)  < errors, hub, st_format
     share                   push the final encoder with its card: the recipe's step after training  < card, errors, hub
     curves                  TrainingCurves: training_log.csv and training_curves.png             < atomic
@@ -40,7 +41,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     evaluation.fetch        HTTP download with resume, checksums, archive members, Hub splits    < -
     evaluation.download     verify and install downloaded benchmarks, the manifest               < atomic, errors, evaluation.datadir, evaluation.fetch, evaluation.sources
     evaluation              the evaluation package's public names                                < evaluation.common, evaluation.crosslingual, evaluation.lexical, evaluation.sts, evaluation.suite
-    recipe                  the training recipe the entry scripts run, top to bottom             < atomic, card, collator, config, curves, data, encoder, errors, evaluation.sts, share, trainer
+    recipe                  the training recipe the entry scripts run, top to bottom             < atomic, card, collator, config, curves, data, encoder, errors, evaluation.datadir, evaluation.sources, evaluation.sts, pairs, share, trainer
     seeds                   one recipe trained with several seeds                                < atomic, card, errors, recipe, summary
 """
 
@@ -50,6 +51,7 @@ from .data import TextDataset, load_corpus
 from .errors import ConfigError, DataError, ModelLoadError, UserError
 from .losses import info_nce_loss, pair_statistics
 from .masking import span_mask
+from .pairs import load_pairs
 from .encoder import Encoder, encode, load_encoder, pool, save_encoder
 from .trainer import MirrorTrainer
 
@@ -72,6 +74,7 @@ __all__ = [
     "info_nce_loss",
     "load_corpus",
     "load_encoder",
+    "load_pairs",
     "pair_statistics",
     "pool",
     "save_encoder",

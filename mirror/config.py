@@ -58,7 +58,7 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    """Where the unlabelled strings come from, and the input augmentation."""
+    """Where the training strings (or positive pairs) come from, and the input augmentation."""
 
     train_file: str | None = field(
         default=None,
@@ -66,7 +66,8 @@ class DataArguments:
             "help": "A local corpus file: .txt (one string per line), .csv/.tsv (a column, see --text_column), "
             ".jsonl/.json (a field, see --text_column) or .parquet (a column), each optionally compressed "
             "(.gz, .bz2, .xz, .zst: corpus.csv.gz). A folder of data files or a save_to_disk folder goes "
-            "through --dataset_name."
+            "through --dataset_name. '~', $VAR and {benchmarks} (the benchmark folder, $MIRROR_BENCHMARK_DATA or "
+            "~/.cache/mirror/benchmarks) are expanded."
         },
     )
     dataset_name: str | None = field(
@@ -77,9 +78,21 @@ class DataArguments:
     text_column: str = field(
         default="text", metadata={"help": "Column of a CSV/TSV/JSONL/Parquet file or dataset that holds the strings."}
     )
+    pair_columns: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Train on positive pairs: the two columns of a table (--train_file or --dataset_name) whose "
+            "strings are each other's positive (e.g. anchor positive); two integers are positions in a headerless "
+            ".csv/.tsv (0 1 for a dictionary of source<TAB>target lines)."
+        },
+    )
+    pairwise: bool = field(
+        default=False,
+        metadata={"help": "Train on positive pairs: each line of a text --train_file is anchor||partner."},
+    )
     deduplicate: bool = field(
         default=True,
-        metadata={"help": "Drop repeated strings (a duplicate in the batch is a false negative)."},
+        metadata={"help": "Drop repeated strings, or repeated pairs (a duplicate in the batch is a false negative)."},
     )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Keep a seeded random sample of this many strings (after de-duplication)."}
@@ -108,6 +121,10 @@ class DataArguments:
             raise ConfigError(f"--span_mask_len must be >= 0 (0 turns masking off), got {self.span_mask_len}")
         if self.min_mask_chars < 0:
             raise ConfigError(f"--min_mask_chars must be >= 0, got {self.min_mask_chars}")
+        if self.pair_columns is not None and (len(self.pair_columns) != 2 or len(set(self.pair_columns)) != 2):
+            raise ConfigError(f"--pair_columns takes two different columns, got {' '.join(self.pair_columns)}")
+        if self.pair_columns is not None and self.pairwise:
+            raise ConfigError("--pair_columns (a table's columns) and --pairwise (a||b lines) exclude each other")
         if self.max_train_samples is not None and self.max_train_samples < 2:
             raise ConfigError(f"--max_train_samples must be at least 2, got {self.max_train_samples}")
 

@@ -1,8 +1,9 @@
 """Training corpora: unlabelled strings from a local file or a Hub dataset.
 
 `load_corpus` returns a plain list of strings, stripped, without blank lines and (by default) without repeats,
-because two copies of one string in a batch are false negatives for InfoNCE. `TextDataset` wraps the list for the
-Trainer; each item carries its index so the span mask of a string depends only on (seed, epoch, index).
+because two copies of one string in a batch are false negatives for InfoNCE. `TextDataset` wraps the list (or the
+positive pairs of `mirror.pairs.load_pairs`) for the Trainer; each item carries its index so the span mask of a
+string depends only on (seed, epoch, index).
 
 Local files are read by suffix with strict readers of our own, so that an error names the file and the line or
 column (`datasets`' CSV and JSON builders report neither): text, CSV/TSV and JSON(L) are decompressed in memory
@@ -346,13 +347,21 @@ def load_corpus(
 
 
 class TextDataset(torch.utils.data.Dataset):
-    """A list of strings as a map-style dataset; item i is {'idx': i, 'text': texts[i]}."""
+    """A list of strings, or of (anchor, partner) pairs, as a map-style dataset.
 
-    def __init__(self, texts: list[str]):
-        self.texts = list(texts)
+    Item i is {'idx': i, 'text': texts[i]}, or {'idx': i, 'text': anchor, 'partner': partner} for pairs (given
+    as `TextDataset(pairs=...)`), the collator's features."""
+
+    def __init__(self, texts: list[str] | None = None, pairs: list[tuple[str, str]] | None = None):
+        if (texts is None) == (pairs is None):
+            raise ValueError("TextDataset: give either texts or pairs")
+        self.texts = list(texts) if pairs is None else [a for a, _ in pairs]
+        self.partners = None if pairs is None else [b for _, b in pairs]
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def __getitem__(self, i: int) -> dict:
-        return {"idx": i, "text": self.texts[i]}
+        if self.partners is None:
+            return {"idx": i, "text": self.texts[i]}
+        return {"idx": i, "text": self.texts[i], "partner": self.partners[i]}

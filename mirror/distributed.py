@@ -1,4 +1,5 @@
-"""Collectives for global-batch negatives: an all-gather whose gradient flows back to the local shard.
+"""Collectives for global-batch negatives: an all-gather whose gradient flows back to the local shard, and a plain
+one for the batch's string ids.
 
 `world_info()` is the process group's own (rank, size), which these collectives need; the rest of mirror reads
 the rank and world size from the config (`args.process_index`, `args.world_size`), the same numbers once the
@@ -46,3 +47,13 @@ def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     if world == 1:
         return tensor
     return _GatherWithGrad.apply(tensor)
+
+
+def gather(tensor: torch.Tensor) -> torch.Tensor:
+    """`gather_with_grad` without a gradient, for tensors that carry none (the batch's string ids)."""
+    _, world = world_info()
+    if world == 1:
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(world)]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts, dim=0)  # (world * rows, ...)

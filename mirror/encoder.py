@@ -126,14 +126,16 @@ def forward_pooled(
     The token embeddings are looked up once for the whole batch and passed to each chunk as `inputs_embeds`, so
     the backward pass builds the (vocabulary x hidden) gradient of the embedding table once, not once per chunk
     (for MiniLM that is a 47 MB zero-fill per chunk).
+
+    A batch's `string_ids` (the collator's ids of the rows' strings, for the loss) is not a model input: ignored.
     """
+    inputs = {k: v for k, v in inputs.items() if k != "string_ids"}
     plan = plan_chunks(inputs["attention_mask"], chunk_cost)
     count = 1 if plan is None else len(plan[2])
     agreed = agree_chunks(count) if agree_chunks is not None else count
     if plan is None or agreed == 1:
         return pool(model(**inputs).last_hidden_state, inputs["attention_mask"], pooling)  # (B, H)
     order, sorted_lengths, chunk_bounds = plan
-    inputs = dict(inputs)
     if "input_ids" in inputs and _accepts_inputs_embeds(model):
         embed = getattr(model, "module", model).get_input_embeddings()
         inputs["inputs_embeds"] = embed(inputs.pop("input_ids"))  # (B, L, H), one lookup for all chunks

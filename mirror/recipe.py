@@ -7,6 +7,7 @@ runs with `push_to_hub=False`. The world size is `training_args.world_size` thro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -29,7 +30,10 @@ from .curves import TrainingCurves
 from .data import TextDataset, load_corpus
 from .encoder import load_encoder
 from .errors import ConfigError, DataError
+from .evaluation.datadir import DOWNLOAD_COMMAND, default_data_dir
+from .evaluation.sources import load_sources
 from .evaluation.sts import load_stsb, score_sts
+from .pairs import load_pairs
 from .share import HubTarget, share_encoder
 from .trainer import MirrorTrainer
 
@@ -37,7 +41,7 @@ logger = logging.getLogger("mirror")
 
 FINAL_DIR = "final"
 PRECISION_NAMES = {"no": "fp32", "bf16": "bf16 autocast (loss in fp32)", "fp16": "fp16 autocast (loss in fp32)"}
-
+BENCHMARKS = "{benchmarks}"  # in --train_file: the benchmark folder, default_data_dir()
 
 
 def parse_args(argv: list[str] | None, level: str = "sentence") -> tuple[ModelArguments, DataArguments, MirrorConfig]:
@@ -97,6 +101,33 @@ def check_output_dir(training_args: MirrorConfig) -> tuple[Path, list[Path]]:
     return final, checkpoints
 
 
+def expand_train_file(value: str | None) -> str | None:
+    """`--train_file` with `{benchmarks}` (the folder eval/download_benchmarks.py fills), $VAR and ~ expanded.
+    A missing file under `{benchmarks}` is a one-line error naming the download command that fetches it."""
+    if not value:
+        return value
+    path = Path(os.path.expandvars(value.replace(BENCHMARKS, str(default_data_dir())))).expanduser()
+    if value.startswith(BENCHMARKS) and not path.exists():
+        parts = Path(value[len(BENCHMARKS) :].lstrip("/\\")).parts
+        task = next((b.name for b in load_sources().values() if parts and b.folder == parts[0]), None)
+        fetch = f'{DOWNLOAD_COMMAND} --tasks "{task}"' if task else f"{DOWNLOAD_COMMAND} (see --list)"
+        raise DataError(
+            f"--train_file {path}: no such file; it is a benchmark file, fetch it into {default_data_dir()} with `{fetch}`"
+        )
+    return str(path)
+
+
+def load_training_data(data_args: DataArguments, seed: int) -> tuple[TextDataset, list[str], Any]:
+    """The dataset (strings, or positive pairs with --pair_columns / --pairwise), every string in it, its stats."""
+    where = (data_args.train_file, data_args.dataset_name, data_args.dataset_config_name, data_args.dataset_split)
+    kept = dict(deduplicate=data_args.deduplicate, max_train_samples=data_args.max_train_samples, seed=seed)
+    if data_args.pair_columns or data_args.pairwise:
+        pairs, stats = load_pairs(*where, data_args.pair_columns, data_args.pairwise, **kept)
+        return TextDataset(pairs=pairs), [s for pair in pairs for s in pair], stats
+    texts, stats = load_corpus(*where, data_args.text_column, **kept)
+    return TextDataset(texts), texts, stats
+
+
 def count_truncated(texts: list[str], tokenizer, max_length: int) -> dict[str, int]:
     """How many strings are longer than max_length tokens (they are truncated, not dropped)."""
     lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
@@ -139,22 +170,15 @@ def train(
     set_seed(training_args.seed)
     threads = configure_cpu_threads(training_args)
 
-    texts, stats = load_corpus(
-        data_args.train_file,
-        data_args.dataset_name,
-        data_args.dataset_config_name,
-        data_args.dataset_split,
-        data_args.text_column,
-        deduplicate=data_args.deduplicate,
-        max_train_samples=data_args.max_train_samples,
-        seed=training_args.seed,
-    )
+    data_args = dataclasses.replace(data_args, train_file=expand_train_file(data_args.train_file))
+    dataset, texts, stats = load_training_data(data_args, training_args.seed)
+    kind = "pairs" if dataset.partners else "strings"
     global_batch = training_args.per_device_train_batch_size * training_args.world_size
-    if len(texts) < global_batch:
+    if len(dataset) < global_batch:
         raise DataError(
-            f"{stats.source}: {len(texts)} distinct strings, fewer than one global batch of {global_batch} "
+            f"{stats.source}: {len(dataset)} distinct {kind}, fewer than one global batch of {global_batch} "
             f"(--per_device_train_batch_size {training_args.per_device_train_batch_size} x {training_args.world_size} "
-            "processes); lower the batch size or add strings"
+            f"processes); lower the batch size or add {kind}"
         )
     dev = load_stsb(data_args.stsb_dev_file) if data_args.stsb_dev_file else None
 
@@ -195,14 +219,14 @@ def train(
     trainer = MirrorTrainer(
         model=encoder.model,
         args=training_args.for_trainer(encoder, run_config),
-        train_dataset=TextDataset(texts),
+        train_dataset=dataset,
         data_collator=collator,
         processing_class=encoder.tokenizer,
         callbacks=[TrainingCurves(title=f"Mirror-BERT: {model_args.model_name_or_path}"), *(callbacks or [])],
     )
     logger.info(
         f"model {model_args.model_name_or_path} ({encoder.pooling} pooling, dropout {model_args.dropout}), "
-        f"{len(texts)} strings, global batch {global_batch} x 2 rows, temperature {training_args.temperature}, "
+        f"{len(dataset)} {kind}, global batch {global_batch} x 2 rows, temperature {training_args.temperature}, "
         f"span mask {data_args.span_mask_len} chars, precision {PRECISION_NAMES.get(trainer.accelerator.mixed_precision, trainer.accelerator.mixed_precision)} on "
         f"{trainer.args.device} x {training_args.world_size} process(es)"
         + (f", {threads} CPU threads each" if threads else "")

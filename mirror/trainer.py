@@ -14,7 +14,7 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from .atomic import folder_swap
-from .distributed import gather_with_grad
+from .distributed import gather, gather_with_grad
 from .encoder import Encoder, forward_pooled
 from .errors import ConfigError, TrainingDivergedError
 from .losses import info_nce_loss, pair_statistics
@@ -50,7 +50,8 @@ class MirrorTrainer(Trainer):
     """Trainer whose loss is Mirror-BERT's InfoNCE.
 
     The model is a plain `AutoModel`; each batch is the collator's (2N, L) layout (rows [0, N) strings, rows
-    [N, 2N) their masked copies). `compute_loss` encodes all 2N rows in one step (`forward_pooled`: rows sorted by
+    [N, 2N) their masked positives: copies, or partners of pairs; `string_ids` marks identical strings, which are
+    not each other's negatives). `compute_loss` encodes all 2N rows in one step (`forward_pooled`: rows sorted by
     length and run in the few chunks that minimise padding + `args.forward_chunk_cost` per chunk; 0 = one padded
     forward; under several processes all make the same number of chunks), pools, splits the embeddings in two
     halves and applies `info_nce_loss`; with several processes and `args.global_negatives`, the embeddings of every
@@ -93,19 +94,21 @@ class MirrorTrainer(Trainer):
         rank, world = self.args.process_index, self.args.world_size
         agree = self._largest_chunk_count if world > 1 else None  # DDP/FSDP: same number of forward calls everywhere
         emb = forward_pooled(model, inputs, self.args.pooling, self.args.forward_chunk_cost, agree)  # (2n, H) fp32
-        emb_a, emb_b = emb.chunk(2)  # (n, H) strings, (n, H) their copies
+        emb_a, emb_b = emb.chunk(2)  # (n, H) strings, (n, H) their positives
+        ids = inputs.get("string_ids")  # (2n,) or None
         if world > 1 and self.args.global_negatives:
             n = emb_a.shape[0]
             gathered = gather_with_grad(emb).view(world, 2, n, -1)  # (world, 2, n, H)
             all_a = gathered[:, 0].reshape(world * n, -1)  # (M, H), M = world * n
             all_b = gathered[:, 1].reshape(world * n, -1)  # (M, H)
-            loss = info_nce_loss(emb_a, emb_b, self.args.temperature, all_a, all_b, offset=rank * n)
+            all_ids = None if ids is None else gather(ids).view(world, 2, n).transpose(0, 1).reshape(-1)  # (2M,)
+            loss = info_nce_loss(emb_a, emb_b, self.args.temperature, all_a, all_b, rank * n, all_ids)
         else:
-            loss = info_nce_loss(emb_a, emb_b, self.args.temperature)
+            loss = info_nce_loss(emb_a, emb_b, self.args.temperature, string_ids=ids)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(self._divergence_report(loss, inputs, emb))
         if model.training:
-            for key, value in pair_statistics(emb_a.detach(), emb_b.detach()).items():
+            for key, value in pair_statistics(emb_a.detach(), emb_b.detach(), ids).items():
                 self._batch_stats[key].append(value)
         return (loss, {"embeddings": emb}) if return_outputs else loss
 

@@ -2,8 +2,11 @@
 
 Writes, per rank, the corpus indices of every batch, every step's local loss and every parameter's gradient after
 the first backward pass (DDP has averaged it over ranks), so the test can compare a 2-process run to a 1-process run.
-With SAVE_WEIGHTS 1 (default 0) each rank also writes the encoder's weights after the epoch (tests/test_multinode.py).
-Usage: python tests/dist_step.py MODEL_DIR OUT_DIR PER_DEVICE_BATCH GLOBAL_NEGATIVES(0/1) CHUNK [SAVE_WEIGHTS(0/1)]
+MODE `strings` (default) trains on 64 sentences; `pairs` on 64 pairs of 12 words, so every string is on several rows
+and, in a batch split over ranks, on both ranks (identical strings masked out of the negatives); `pairs_nomask` on
+the same pairs with the collator's string ids dropped (the loss without that masking). With SAVE_WEIGHTS 1 (default
+0) each rank also writes the encoder's weights after the epoch (tests/test_multinode.py).
+Usage: python tests/dist_step.py MODEL_DIR OUT_DIR PER_DEVICE_BATCH GLOBAL_NEGATIVES(0/1) CHUNK [MODE [SAVE_WEIGHTS(0/1)]]
 """
 
 import sys
@@ -15,9 +18,12 @@ from transformers import TrainerCallback
 from mirror import MirrorCollator, MirrorConfig, MirrorTrainer, TextDataset, load_encoder
 
 model_dir, out_dir, batch, global_neg, chunk = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5])
-save_weights = len(sys.argv) > 6 and sys.argv[6] == "1"
 texts = [line.strip() for line in Path(__file__).resolve().parents[1].joinpath("data/sentences/en_stsb_train_10k.txt").read_text().splitlines()[:64]]
 texts = list(dict.fromkeys(texts))
+mode = sys.argv[6] if len(sys.argv) > 6 else "strings"
+save_weights = len(sys.argv) > 7 and sys.argv[7] == "1"
+words = "cat dog house tree river stone bread music night water green small".split()
+pairs = [(a, b) for a in words for b in words if a != b][::2][:64]  # 64 distinct pairs, each word on ~10 of them
 
 
 class RecordingCollator(MirrorCollator):
@@ -25,7 +31,10 @@ class RecordingCollator(MirrorCollator):
 
     def __call__(self, features):
         self.seen.append([f["idx"] for f in features])
-        return super().__call__(features)
+        batch = super().__call__(features)
+        if mode == "pairs_nomask":
+            del batch["string_ids"]
+        return batch
 
 
 class RecordingTrainer(MirrorTrainer):
@@ -56,14 +65,15 @@ collator = RecordingCollator(enc.tokenizer, max_length=32, span_mask_len=5, seed
 collator.seen = []
 grab = GradGrab()
 trainer = RecordingTrainer(
-    model=enc.model, args=args, train_dataset=TextDataset(texts), data_collator=collator,
+    model=enc.model, args=args, data_collator=collator,
+    train_dataset=TextDataset(texts) if mode == "strings" else TextDataset(pairs=pairs),
     processing_class=enc.tokenizer, callbacks=[grab],
 )
 trainer.losses = []
 trainer.train()
 rank, world = trainer.args.process_index, trainer.args.world_size
 grads = {n.removeprefix("module."): g for n, g in grab.grads.items()}
-record = {"rank": rank, "world": world, "idx": collator.seen, "loss": trainer.losses, "grads": grads}
+record = {"rank": rank, "world": world, "idx": collator.seen, "loss": trainer.losses, "grads": grads, "pairs": pairs}
 if save_weights:  # the encoder after the epoch (trainer.model is the unwrapped module on every rank)
     record["weights"] = {n: t.detach().clone() for n, t in trainer.model.state_dict().items()}
 torch.save(record, out_dir / f"rank{rank}.pt")

@@ -145,3 +145,17 @@ def test_scripts_start_from_a_plain_command_line(name):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.startswith(f"usage: {name}.py")
+
+
+def test_quality_pairs_method_trains_its_recipe_on_the_dictionary_under_data_dir(tmp_path):
+    quality = benchmark_script("quality")  # a fresh copy of the script's globals: patching them is local to this test
+    commands = []
+    quality.train_mirror.__globals__["run"] = commands.append
+    args = quality.parse(["--data_dir", str(tmp_path), "--methods", "mirror_word_en-de_pairs"])
+    for method in ("mirror_word", "mirror_word_en-de_pairs"):
+        quality.train_mirror(args, method, 1, tmp_path / method)
+    plain, pairs = commands
+    assert plain[plain.index("--config") + 1] == "recipes/configs/word_minilm.yaml"
+    assert pairs[pairs.index("--config") + 1] == "recipes/configs/word_minilm_en-de_pairs.yaml"
+    assert pairs[pairs.index("--train_file") + 1] == str(tmp_path / "bli_xling" / "en-de" / "yacle.train.freq.5k.en-de.tsv")
+    assert "yacle.test" not in " ".join(pairs)  # never the test dictionary

@@ -52,6 +52,15 @@ def runs(tiny_bert, tmp_path_factory):
     return {name: results(base / name) for name in ("one", "two_global", "two_local")}
 
 
+@pytest.fixture(scope="module")
+def pair_runs(tiny_bert, tmp_path_factory):
+    base = tmp_path_factory.mktemp("dist_pairs")
+    launch(1, tiny_bert, base / "one", 8, 1, 0, "pairs")
+    launch(2, tiny_bert, base / "two", 4, 1, 0, "pairs")
+    launch(1, tiny_bert, base / "one_nomask", 8, 1, 0, "pairs_nomask")
+    return {name: results(base / name) for name in ("one", "two", "one_nomask")}
+
+
 @pytest.mark.slow
 def test_two_processes_really_ran_and_split_every_global_batch(runs):
     one, two = runs["one"], runs["two_global"]
@@ -120,3 +129,19 @@ def test_launch_configs_parse(name):
         assert cfg.distributed_type.value == "FSDP" and cfg.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
     single = load_config_from_file(str(REPO / "accelerate_config.yaml"))
     assert single.num_processes == 1 and single.distributed_type.value == "NO"
+
+
+@pytest.mark.slow
+def test_identical_strings_on_other_ranks_are_masked_like_in_one_process(pair_runs):
+    one, two, nomask = pair_runs["one"][0], pair_runs["two"], pair_runs["one_nomask"][0]
+    pairs = one["pairs"]
+    crossing = 0  # steps where a string of rank 0's rows is also on rank 1's rows
+    for step in range(8):
+        strings = [{s for i in r["idx"][step] for s in pairs[i]} for r in two]
+        crossing += bool(strings[0] & strings[1])
+        mean_loss = (two[0]["loss"][step] + two[1]["loss"][step]) / 2
+        assert mean_loss == pytest.approx(one["loss"][step], rel=1e-4), step  # the ids were gathered with the rows
+    assert crossing == 8  # so every step needed the other rank's ids
+    assert all(abs(a - b) > 1e-3 for a, b in zip(one["loss"], nomask["loss"]))  # the masking is really on
+    for name, g in one["grads"].items():
+        assert torch.allclose(two[0]["grads"][name], g, atol=1e-6, rtol=1e-4), name

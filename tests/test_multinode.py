@@ -63,9 +63,9 @@ def two_machines(*args) -> list[str]:
 @pytest.fixture(scope="module")
 def runs(tiny_bert, tmp_path_factory):
     base = tmp_path_factory.mktemp("multinode")
-    one = subprocess.run([sys.executable, str(STEP), *map(str, (tiny_bert, base / "one", 8, 1, 0, 1))], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=TIMEOUT)
+    one = subprocess.run([sys.executable, str(STEP), *map(str, (tiny_bert, base / "one", 8, 1, 0, "strings", 1))], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=TIMEOUT)
     assert one.returncode == 0, one.stderr[-4000:]
-    two_machines(tiny_bert, base / "two", 4, 1, 0, 1)
+    two_machines(tiny_bert, base / "two", 4, 1, 0, "strings", 1)
     return results(base / "one"), results(base / "two")
 
 

@@ -282,3 +282,50 @@ def test_a_user_error_exits_2_with_one_line_and_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     debug = run_script("train_sentence.py", "--train_file", tmp_path / "nope.txt", "--output_dir", tmp_path / "o", "--debug")
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+# ---- positive pairs through the recipe ----
+
+XLING_TRAIN = "{benchmarks}/bli_xling/en-de/yacle.train.freq.5k.en-de.tsv"
+
+
+def test_a_missing_benchmark_train_file_names_the_download_command(capsys, base_args, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIRROR_BENCHMARK_DATA", str(tmp_path / "bench"))
+    err = cli_error(capsys, base_args + ["--train_file", XLING_TRAIN, "--pair_columns", "0", "1"])
+    expected = tmp_path / "bench" / "bli_xling" / "en-de" / "yacle.train.freq.5k.en-de.tsv"
+    assert f"--train_file {expected}: no such file" in err
+    assert 'python eval/download_benchmarks.py --tasks "BLI XLING"' in err
+
+
+def test_train_file_expands_home_and_variables(monkeypatch, tmp_path):
+    from mirror.recipe import expand_train_file
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CORPORA", "/data/corpora")
+    assert expand_train_file("~/c.txt") == str(tmp_path / "c.txt")
+    assert expand_train_file("$CORPORA/c.txt") == "/data/corpora/c.txt"
+    (tmp_path / "b" / "x").mkdir(parents=True)
+    (tmp_path / "b" / "x" / "c.tsv").write_text("a\tb\n", encoding="utf-8")
+    monkeypatch.setenv("MIRROR_BENCHMARK_DATA", str(tmp_path / "b"))
+    assert expand_train_file("{benchmarks}/x/c.tsv") == str(tmp_path / "b" / "x" / "c.tsv")
+    with pytest.raises(mirror.DataError, match=r"no such file; .*\(see --list\)"):  # a folder no benchmark fills
+        expand_train_file("{benchmarks}/x/other.tsv")
+
+
+@pytest.mark.slow
+def test_a_dictionary_trains_as_pairs_with_duplicates_counted(base_args, tmp_path, monkeypatch, caplog):
+    words = list(dict.fromkeys(Path(REPO / "data" / "words" / "en.txt").read_text(encoding="utf-8").split()))[:40]
+    lines = [f"{w}\t{w.upper()}" for w in words] + [f"{words[0]}\t{words[0].upper()}", f"{words[1]}\t{words[2].upper()}"]
+    path = tmp_path / "bench" / "bli_xling" / "en-de" / "yacle.train.freq.5k.en-de.tsv"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setenv("MIRROR_BENCHMARK_DATA", str(tmp_path / "bench"))
+    argv = [str(a) for a in base_args + ["--train_file", XLING_TRAIN, "--pair_columns", "0", "1", "--max_steps", 2,
+                                          "--save_strategy", "no"]]
+    with caplog.at_level("INFO", logger="mirror"):
+        result = train(*parse_args(argv, "word"))
+    assert "read 42 pairs, dropped 0 with a blank side and 1 duplicate" in caplog.text and "41 pairs, global batch 8" in caplog.text
+    cfg = json.loads((Path(result["encoder_dir"]) / "mirror_config.json").read_text())
+    assert (cfg["corpus"]["read"], cfg["corpus"]["duplicates"], cfg["corpus"]["kept"]) == (42, 1, 41)
+    assert cfg["corpus"]["sharing_a_string"] == 3  # words[1] on two pairs, words[2].upper() on two
+    assert cfg["data"]["train_file"] == str(path) and cfg["data"]["pair_columns"] == ["0", "1"]

@@ -16,6 +16,7 @@ from mirror.trainer import MirrorTrainer
 def make_trainer(model_path, texts, tmp_path, **overrides):
     enc = load_encoder(str(model_path), pooling=overrides.pop("pooling", "cls"), dropout=0.1)
     run_config = overrides.pop("run_config", {"model": str(model_path)})
+    dataset = overrides.pop("dataset", None) or TextDataset(texts)
     kwargs = dict(
         output_dir=str(tmp_path / "run"),
         per_device_train_batch_size=8,
@@ -33,7 +34,7 @@ def make_trainer(model_path, texts, tmp_path, **overrides):
     trainer = MirrorTrainer(
         model=enc.model,
         args=args,
-        train_dataset=TextDataset(texts),
+        train_dataset=dataset,
         data_collator=collator,
         processing_class=enc.tokenizer,
     )
@@ -77,6 +78,30 @@ def test_parameters_change_and_loss_falls(tiny_bert, sentences, tmp_path):
     for key in ("pos_cos", "neg_cos", "alignment", "uniformity"):
         assert all(key in h for h in logs)
     assert logs[-1]["pos_cos"] > logs[-1]["neg_cos"]
+
+
+def _run(tiny_bert, texts, out, dataset):
+    trainer, enc = make_trainer(tiny_bert, texts, out, max_steps=5, pooling="mean", dataset=dataset)
+    losses, compute_loss = [], trainer.compute_loss
+
+    def recording(*args, **kwargs):
+        loss = compute_loss(*args, **kwargs)
+        losses.append(loss.item())
+        return loss
+
+    trainer.compute_loss = recording
+    trainer.train()
+    return losses, {n: p.detach().clone() for n, p in enc.model.named_parameters()}
+
+
+def test_a_pair_run_with_equal_sides_is_the_self_duplication_run(tiny_bert, sentences, tmp_path):
+    texts = list(dict.fromkeys(sentences))[:40]  # distinct strings, as load_corpus gives them
+    strings = _run(tiny_bert, texts, tmp_path / "strings", TextDataset(texts))
+    pairs = _run(tiny_bert, texts, tmp_path / "pairs", TextDataset(pairs=[(t, t) for t in texts]))
+    assert len(strings[0]) == 5 and strings[0] == pairs[0]  # the same loss at every step, bit for bit
+    assert all(torch.equal(strings[1][n], pairs[1][n]) for n in strings[1])  # and the same weights
+    shifted = _run(tiny_bert, texts, tmp_path / "shifted", TextDataset(pairs=list(zip(texts, texts[1:] + texts[:1]))))
+    assert shifted[0][0] != strings[0][0]  # other partners: another loss
 
 
 def test_save_writes_pooling_and_run_config_and_is_atomic(tiny_bert, sentences, tmp_path):
