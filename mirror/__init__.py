@@ -13,6 +13,8 @@ module may import only modules listed above it (tests/test_package.py reads ever
     losses                  info_nce_loss and pair_statistics over two embedding tensors         < -
     distributed             gather_with_grad for global-batch negatives                          < -
     chunking                the length-chunk planner of the forward pass                         < -
+    checkpoints             which checkpoint-N folders are complete; the newest complete one     < -
+    preemption              SIGTERM/SIGINT: checkpoint at the next step on every rank, exit, resume command  < -
     summary                 seed_summary: mean and sample std over seeds                         < errors
     st_format               sentence-transformers metadata and mirror_config.json, read/written  < atomic, errors
     hub                     name resolution, Hub reachability, hub flags, the upload folder      < atomic, errors, st_format
@@ -40,7 +42,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     evaluation.fetch        HTTP download with resume, checksums, archive members, Hub splits    < -
     evaluation.download     verify and install downloaded benchmarks, the manifest               < atomic, errors, evaluation.datadir, evaluation.fetch, evaluation.sources
     evaluation              the evaluation package's public names                                < evaluation.common, evaluation.crosslingual, evaluation.lexical, evaluation.sts, evaluation.suite
-    recipe                  the training recipe the entry scripts run, top to bottom             < atomic, card, collator, config, curves, data, encoder, errors, evaluation.sts, share, trainer
+    recipe                  the training recipe the entry scripts run, top to bottom             < atomic, card, checkpoints, collator, config, curves, data, encoder, errors, evaluation.sts, preemption, share, trainer
     seeds                   one recipe trained with several seeds                                < atomic, card, errors, recipe, summary
 """
 
