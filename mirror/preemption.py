@@ -70,7 +70,14 @@ class Preemption(TrainerCallback):
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if not isinstance(exc, Preempted):  # exiting on a signal: a launcher's follow-up SIGTERM changes nothing
+        if isinstance(exc, Preempted):
+            # The process exits now. A launcher that saw another rank exit first sends this one SIGTERM: ignore it
+            # (SIG_IGN, unlike a Python handler, holds through interpreter shutdown), so every rank ends with its
+            # own status.
+            for signum in self._previous:
+                signal.signal(signum, signal.SIG_IGN)
+            self._previous.clear()
+        else:
             self.restore()
         return False
 
