@@ -57,3 +57,11 @@ def run_and_signal(wait_at, markers, log, flags, signum, ranks=(0,), launcher=No
                 except ProcessLookupError:
                     pass
             proc.communicate()
+
+
+def printed_resume_command(stderr: str) -> list[str]:
+    """The command the run printed after 'resume the run from <cwd> with:', split as a shell would."""
+    lines = stderr.splitlines()
+    at = [i for i, line in enumerate(lines) if "resume the run from" in line]
+    assert len(at) == 1, stderr[-3000:]  # printed once, by the main process only
+    return shlex.split(lines[at[0] + 1])

@@ -190,14 +190,35 @@ def kill_run(kill_at, log, *flags):
     )
 
 
-@pytest.mark.slow
-def test_a_killed_run_resumes_to_the_same_loss_curve_and_encoder(tiny_bert, tmp_path):
-    flags = ["--model_name_or_path", tiny_bert, "--pooling", "mean", "--train_file", corpus(tmp_path),
+def loss_curve(path):
+    return [(h["step"], h["loss"]) for h in json.loads(Path(path).read_text()) if "loss" in h]
+
+
+def assert_same_run(whole, log, out):
+    """The run that wrote `log` and `out`/final is the uninterrupted run `whole`: every step's loss, every weight."""
+    a, b = loss_curve(whole["log"]), loss_curve(log)
+    assert [s for s, _ in a] == list(range(1, 17)) and [s for s, _ in b] == list(range(1, 17))
+    for (_, la), (_, lb) in zip(a, b):
+        assert la == pytest.approx(lb, rel=1e-5, abs=1e-6)
+    wa, wb = load_file(whole["out"] / "final" / "model.safetensors"), load_file(out / "final" / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+
+
+@pytest.fixture(scope="module")
+def whole(tiny_bert, tmp_path_factory):
+    """An uninterrupted 16-step run (checkpoints every 5 steps) that the killed and the signalled runs resume to."""
+    base = tmp_path_factory.mktemp("whole")
+    flags = ["--model_name_or_path", tiny_bert, "--pooling", "mean", "--train_file", corpus(base),
              "--per_device_train_batch_size", 8, "--num_train_epochs", 2, "--save_strategy", "steps",
              "--save_steps", 5, "--logging_steps", 1, "--learning_rate", 1e-4, "--seed", 11, "--disable_tqdm", "true"]
-    whole = kill_run(0, tmp_path / "whole.json", *flags, "--output_dir", tmp_path / "whole")
-    assert whole.returncode == 0, whole.stderr[-3000:]
+    run = kill_run(0, base / "whole.json", *flags, "--output_dir", base / "out")
+    assert run.returncode == 0, run.stderr[-3000:]
+    return {"flags": flags, "log": base / "whole.json", "out": base / "out"}
 
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_loss_curve_and_encoder(whole, tmp_path):
+    flags = whole["flags"]
     out = tmp_path / "killed"
     killed = kill_run(7, tmp_path / "unused.json", *flags, "--output_dir", out)
     assert killed.returncode == 137
@@ -208,43 +229,14 @@ def test_a_killed_run_resumes_to_the_same_loss_curve_and_encoder(tiny_bert, tmp_
 
     resumed = kill_run(0, tmp_path / "resumed.json", *flags, "--output_dir", out, "--resume_from_checkpoint", "last")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-
-    curve = lambda p: [(h["step"], h["loss"]) for h in json.loads(Path(p).read_text()) if "loss" in h]
-    a, b = curve(tmp_path / "whole.json"), curve(tmp_path / "resumed.json")
-    assert [s for s, _ in a] == list(range(1, 17)) and [s for s, _ in b] == list(range(1, 17))
-    for (_, la), (_, lb) in zip(a, b):
-        assert la == pytest.approx(lb, rel=1e-5, abs=1e-6)
-    wa, wb = load_file(tmp_path / "whole" / "final" / "model.safetensors"), load_file(out / "final" / "model.safetensors")
-    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
-
-
-def loss_curve(path):
-    return [(h["step"], h["loss"]) for h in json.loads(Path(path).read_text()) if "loss" in h]
-
-
-def assert_same_run(whole_log, whole_out, other_log, other_out, steps):
-    a, b = loss_curve(whole_log), loss_curve(other_log)
-    assert [s for s, _ in a] == list(range(1, steps + 1)) and [s for s, _ in b] == list(range(1, steps + 1))
-    for (_, la), (_, lb) in zip(a, b):
-        assert la == pytest.approx(lb, rel=1e-5, abs=1e-6)
-    wa, wb = load_file(whole_out / "final" / "model.safetensors"), load_file(other_out / "final" / "model.safetensors")
-    assert wa.keys() == wb.keys() and all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    assert_same_run(whole, tmp_path / "resumed.json", out)
 
 
 # ---- preemption: SIGTERM / SIGINT save a checkpoint at the next step and exit with the resume command ----
 
-def preempt_flags(tiny_bert, tmp_path, *more):
-    return ["--model_name_or_path", tiny_bert, "--pooling", "mean", "--train_file", corpus(tmp_path),
-            "--per_device_train_batch_size", 8, "--logging_steps", 1, "--learning_rate", 1e-4, "--seed", 11,
-            "--disable_tqdm", "true", *more]
-
-
 @pytest.mark.slow
-def test_sigterm_saves_a_checkpoint_exits_143_and_the_printed_command_resumes_to_the_same_encoder(tiny_bert, tmp_path):
-    flags = preempt_flags(tiny_bert, tmp_path, "--num_train_epochs", 2, "--save_strategy", "no")  # no checkpoint but the signal's
-    whole = signalkit.run(0, tmp_path / "unused", tmp_path / "whole.json", [*flags, "--output_dir", tmp_path / "whole"])
-    assert whole.returncode == 0, whole.stderr[-3000:]
-
+def test_sigterm_saves_a_checkpoint_exits_143_and_the_printed_command_resumes_to_the_same_encoder(whole, tmp_path):
+    flags = whole["flags"]
     out = tmp_path / "stopped"
     stopped, seconds = signalkit.run_and_signal(
         7, tmp_path / "markers", tmp_path / "resumed.json", [*flags, "--output_dir", out], signal.SIGTERM
@@ -252,6 +244,7 @@ def test_sigterm_saves_a_checkpoint_exits_143_and_the_printed_command_resumes_to
     assert stopped.returncode == 143, stopped.stderr[-3000:]
     assert seconds < 90 and "Traceback" not in stopped.stderr
     assert f"SIGTERM: saved {out / 'checkpoint-7'} at step 7 and stopped (exit status 143)" in stopped.stderr
+    # the signal's checkpoint, between the scheduled ones (5, 10), replaced checkpoint-5 (--save_total_limit 1)
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["checkpoint-7"]  # no final/: nothing looks finished
     assert missing_parts(out / "checkpoint-7") == []
     assert json.loads((out / "checkpoint-7" / "trainer_state.json").read_text())["global_step"] == 7
@@ -262,19 +255,7 @@ def test_sigterm_saves_a_checkpoint_exits_143_and_the_printed_command_resumes_to
     assert command[-2:] == ["--resume_from_checkpoint", "last"]
     resumed = subprocess.run(command, cwd=REPO, env=signalkit.ENV, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert_same_run(tmp_path / "whole.json", tmp_path / "whole", tmp_path / "resumed.json", out, steps=16)
-
-
-@pytest.mark.slow
-def test_ctrl_c_saves_a_checkpoint_and_exits_130(tiny_bert, tmp_path):
-    out = tmp_path / "stopped"
-    flags = preempt_flags(tiny_bert, tmp_path, "--max_steps", 4, "--save_strategy", "no", "--output_dir", out)
-    stopped, _ = signalkit.run_and_signal(2, tmp_path / "markers", tmp_path / "log.json", flags, signal.SIGINT)
-    assert stopped.returncode == 130, stopped.stderr[-3000:]
-    assert "SIGINT: saved" in stopped.stderr and "Traceback" not in stopped.stderr
-    assert signalkit.printed_resume_command(stopped.stderr)[-2:] == ["--resume_from_checkpoint", "last"]
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["checkpoint-2"]
-    assert missing_parts(out / "checkpoint-2") == []
+    assert_same_run(whole, tmp_path / "resumed.json", out)
 
 
 # ---- a kill while a checkpoint was written: `last` is the newest complete checkpoint ----
@@ -284,8 +265,11 @@ def real_run(tiny_bert, tmp_path_factory):
     """A finished 4-step run with checkpoint-2 and checkpoint-4 (complete), and the flags that made it."""
     base = tmp_path_factory.mktemp("real_run")
     out = base / "out"
-    flags = [str(a) for a in preempt_flags(tiny_bert, base, "--max_steps", 4, "--save_strategy", "steps",
-                                           "--save_steps", 2, "--save_total_limit", 3, "--output_dir", out)]
+    flags = ["--model_name_or_path", tiny_bert, "--pooling", "mean", "--train_file", corpus(base),
+             "--per_device_train_batch_size", 8, "--logging_steps", 1, "--learning_rate", 1e-4, "--seed", 11,
+             "--disable_tqdm", "true", "--max_steps", 4, "--save_strategy", "steps", "--save_steps", 2,
+             "--save_total_limit", 3, "--output_dir", out]
+    flags = [str(a) for a in flags]
     train(*parse_args(flags, "sentence"))
     return out, flags
 
