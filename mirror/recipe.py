@@ -3,7 +3,10 @@ parse -> load corpus -> load encoder -> collator -> trainer -> (dev score) -> tr
 -> (share: push the final encoder to the Hub, or write the dry-run folder).
 
 Sharing is a plain step after training: the hub flags are read here (`HubTarget.from_config`) and the trainer
-runs with `push_to_hub=False`. The world size is `training_args.world_size` throughout."""
+runs with `push_to_hub=False`. The world size is `training_args.world_size` throughout. From the dev score before
+training to the final save, SIGTERM/SIGINT mean "checkpoint after this step, then exit 143/130 with the resume
+command" (`mirror.preemption`); `--resume_from_checkpoint last` is the newest complete checkpoint
+(`mirror.checkpoints`)."""
 
 from __future__ import annotations
 
@@ -161,7 +164,8 @@ def train(
     """Run one Mirror-BERT training and return {'encoder_dir', 'train_loss', 'dev', 'log_history'}.
 
     Every input is checked before training starts (corpus, model, settings, output folder); `callbacks` are extra
-    `TrainerCallback`s."""
+    `TrainerCallback`s. On SIGTERM/SIGINT it saves a checkpoint, prints the resume command and raises
+    `mirror.preemption.Preempted` (a SystemExit: status 143 / 130) instead of returning."""
     setup_logging(training_args)
     final_dir, stale_checkpoints = check_output_dir(training_args)
     checkpoint = resolve_checkpoint(training_args)
