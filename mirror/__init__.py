@@ -13,6 +13,8 @@ module may import only modules listed above it (tests/test_package.py reads ever
     losses                  info_nce_loss and pair_statistics over two embedding tensors         < -
     distributed             gather_with_grad for global-batch negatives                          < -
     chunking                the length-chunk planner of the forward pass                         < -
+    checkpoints             which checkpoint-N folders are complete; the newest complete one     < -
+    preemption              SIGTERM/SIGINT: checkpoint at the next step on every rank, exit, resume command  < -
     summary                 seed_summary: mean and sample std over seeds                         < errors
     st_format               sentence-transformers metadata and mirror_config.json, read/written  < atomic, errors
     hub                     name resolution, Hub reachability, hub flags, the upload folder      < atomic, errors, st_format
@@ -30,7 +32,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     evaluation.discovery    what a task is; files walked, named and selected                     < errors
     evaluation.common       line readers, number parsing, cosine, Spearman, the embedding cache  < data, errors
     evaluation.sts          STS12-16, STS-B, SICK-R loaders, scorers, discovery (about 360 lines: three release layouts)  < errors, evaluation.common, evaluation.discovery
-    evaluation.lexical      word-similarity loaders, scorer, discovery (about 400 lines: six release layouts)  < errors, evaluation.common, evaluation.discovery
+    evaluation.lexical      word-similarity loaders, scorer, discovery (about 450 lines: six release layouts and their shipped files)  < errors, evaluation.common, evaluation.discovery
     evaluation.mapping      mapped BLI's maths: unit-centre-unit normalisation, orthogonal Procrustes  < -
     evaluation.crosslingual  BLI and Tatoeba loaders, scorers, discovery (about 370 lines: two tasks, and BLI's train dictionary found beside its test dictionary)  < errors, evaluation.common, evaluation.discovery, evaluation.mapping
     evaluation.report       tables, CSV/JSON/PNG results                                         < atomic
@@ -41,7 +43,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     evaluation.fetch        HTTP download with resume, checksums, archive members, Hub splits    < -
     evaluation.download     verify and install downloaded benchmarks, the manifest               < atomic, errors, evaluation.datadir, evaluation.fetch, evaluation.sources
     evaluation              the evaluation package's public names                                < evaluation.common, evaluation.crosslingual, evaluation.lexical, evaluation.sts, evaluation.suite
-    recipe                  the training recipe the entry scripts run, top to bottom             < atomic, card, collator, config, curves, data, encoder, errors, evaluation.datadir, evaluation.sources, evaluation.sts, pairs, share, trainer
+    recipe                  the training recipe the entry scripts run, top to bottom (a little over 300 lines: every input check before training, then the steps in order)  < atomic, card, checkpoints, collator, config, curves, data, encoder, errors, evaluation.datadir, evaluation.sources, evaluation.sts, pairs, preemption, share, trainer
     seeds                   one recipe trained with several seeds                                < atomic, card, errors, recipe, summary
 """
 

@@ -3,7 +3,10 @@ parse -> load corpus -> load encoder -> collator -> trainer -> (dev score) -> tr
 -> (share: push the final encoder to the Hub, or write the dry-run folder).
 
 Sharing is a plain step after training: the hub flags are read here (`HubTarget.from_config`) and the trainer
-runs with `push_to_hub=False`. The world size is `training_args.world_size` throughout."""
+runs with `push_to_hub=False`. The world size is `training_args.world_size` throughout. From the dev score before
+training to the final save, SIGTERM/SIGINT mean "checkpoint after this step, then exit 143/130 with the resume
+command" (`mirror.preemption`); `--resume_from_checkpoint last` is the newest complete checkpoint
+(`mirror.checkpoints`)."""
 
 from __future__ import annotations
 
@@ -20,10 +23,10 @@ import pandas as pd
 import torch
 import transformers
 from transformers import set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from .atomic import write_text
 from .card import DEV_RESULTS_NAME
+from .checkpoints import missing_parts, newest_complete, set_aside
 from .collator import MirrorCollator
 from .config import LEVELS, DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments, resolved_config
 from .curves import TrainingCurves
@@ -34,6 +37,7 @@ from .evaluation.datadir import DOWNLOAD_COMMAND, default_data_dir
 from .evaluation.sources import load_sources
 from .evaluation.sts import load_stsb, score_sts
 from .pairs import load_pairs
+from .preemption import Preemption
 from .share import HubTarget, share_encoder
 from .trainer import MirrorTrainer
 
@@ -136,17 +140,45 @@ def count_truncated(texts: list[str], tokenizer, max_length: int) -> dict[str, i
 
 
 def resolve_checkpoint(training_args: MirrorConfig) -> str | None:
-    """`--resume_from_checkpoint last` (or true) means the newest checkpoint-N in output_dir."""
+    """`--resume_from_checkpoint last` (or true) means the newest *complete* checkpoint-N in output_dir
+    (`mirror.checkpoints`: trainer_state.json, weights and, unless --save_only_model, optimizer and scheduler).
+
+    Newer incomplete ones (a kill while the Trainer wrote them) are passed over with a log line and moved to
+    <output_dir>/incomplete/ by the saving process, so the Trainer's rotation cannot keep them instead of a complete
+    one. An explicit incomplete checkpoint, or `last` with no complete one, is a one-line error."""
     value = training_args.resume_from_checkpoint
     if value is None or value == "":
         return None
+    only_model = training_args.save_only_model
     if str(value).lower() in ("last", "true", "1", "yes"):
-        last = get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
+        out = training_args.output_dir
+        last, passed_over = newest_complete(out, only_model)
         if last is None:
-            raise ConfigError(f"--resume_from_checkpoint {value}: no checkpoint-N folder in {training_args.output_dir}")
-        return last
+            where = (
+                "; ".join(f"{folder.name} lacks {', '.join(missing)}" for folder, missing in passed_over)
+                if passed_over else "no checkpoint-N folder"
+            )
+            raise ConfigError(
+                f"--resume_from_checkpoint {value}: no complete checkpoint in {out} ({where}); "
+                "start over with --overwrite_output_dir"
+            )
+        for folder, missing in passed_over:
+            if training_args.should_save:
+                moved = set_aside(folder)
+                logger.warning(
+                    f"--resume_from_checkpoint {value}: passing over {folder.name} (incomplete, no "
+                    f"{', '.join(missing)}: it was being written when the run stopped); moved it to {moved}"
+                )
+        return str(last)
     if not Path(value).is_dir():
         raise ConfigError(f"--resume_from_checkpoint {value}: no such checkpoint folder")
+    missing = missing_parts(value, only_model)
+    if missing:
+        raise ConfigError(
+            f"--resume_from_checkpoint {value}: incomplete checkpoint, no {', '.join(missing)} (it was being "
+            "written when the run stopped); give an earlier checkpoint-N, or --resume_from_checkpoint last for "
+            "the newest complete one"
+        )
     return value
 
 
@@ -163,7 +195,8 @@ def train(
     """Run one Mirror-BERT training and return {'encoder_dir', 'train_loss', 'dev', 'log_history'}.
 
     Every input is checked before training starts (corpus, model, settings, output folder); `callbacks` are extra
-    `TrainerCallback`s."""
+    `TrainerCallback`s. On SIGTERM/SIGINT it saves a checkpoint, prints the resume command and raises
+    `mirror.preemption.Preempted` (a SystemExit: status 143 / 130) instead of returning."""
     setup_logging(training_args)
     final_dir, stale_checkpoints = check_output_dir(training_args)
     checkpoint = resolve_checkpoint(training_args)
@@ -244,12 +277,17 @@ def train(
         for ckpt in stale_checkpoints:
             shutil.rmtree(ckpt)
 
+    preemption = Preemption()
+    trainer.add_callback(preemption)  # the last callback: a signal noticed during the others' on_step_end counts
     rows = []
-    if dev is not None and trainer.is_world_process_zero():
-        rows.append({"model": f"{model_args.model_name_or_path} (before)", **_dev_row(trainer, dev)})
-
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_encoder(final_dir)
+    with preemption:  # SIGTERM/SIGINT: a checkpoint after the current step, then exit 128 + the signal number
+        if dev is not None and trainer.is_world_process_zero():
+            rows.append({"model": f"{model_args.model_name_or_path} (before)", **_dev_row(trainer, dev)})
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        if preemption.step is not None:
+            trainer.accelerator.wait_for_everyone()  # every rank has written its part of the checkpoint
+            raise preemption.exit(training_args.output_dir, trainer.is_world_process_zero())
+        trainer.save_encoder(final_dir)
 
     if dev is not None and trainer.is_world_process_zero():
         rows.append({"model": f"{final_dir} (after)", **_dev_row(trainer, dev)})

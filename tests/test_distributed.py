@@ -5,13 +5,16 @@ with a batch of 8 and once under `accelerate launch` in two processes with 4 eac
 and every gradient of the first step.
 """
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import signalkit
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,6 +120,37 @@ def test_a_short_two_process_training_saves_one_encoder_and_logs_once(tiny_bert,
     assert log.count("'pos_cos'") == 5  # one log line per step, from the main process only
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["checkpoint-2", "checkpoint-4", "checkpoint-5", "final"]
     assert (out / "final" / "model.safetensors").is_file() and not (out / "final.tmp").exists()
+
+
+@pytest.mark.slow
+def test_a_signal_to_rank_0_only_stops_both_ranks_at_the_same_step_and_the_printed_command_resumes(tiny_bert, tmp_path):
+    """SIGINT (Ctrl-C; SIGTERM takes the same path, tested in one process by tests/test_recipe.py) to rank 0 alone."""
+    out, markers = tmp_path / "run", tmp_path / "markers"
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_CONFIG),
+                "--num_processes", "2", "--main_process_port", str(free_port())]
+    flags = ["--model_name_or_path", tiny_bert, "--pooling", "mean", "--train_file",
+             REPO / "data" / "sentences" / "en_stsb_train_10k.txt", "--max_train_samples", 64,
+             "--per_device_train_batch_size", 4, "--max_steps", 6, "--save_strategy", "no", "--logging_steps", 1,
+             "--seed", 11, "--disable_tqdm", "true", "--output_dir", out]
+    # rank 1 is not signalled: it learns of the signal through the step-end all-reduce, or it would wait forever
+    # in the next step's gradient all-reduce while rank 0 saves and exits
+    stopped, seconds = signalkit.run_and_signal(3, markers, tmp_path / "log.json", flags, signal.SIGINT, ranks=(0,),
+                                                launcher=launcher)
+    assert seconds < 90
+    assert stopped.returncode != 0  # the launcher fails when a worker exits non-zero
+    assert stopped.stderr.count("exitcode  : 130") == 2, stopped.stderr[-4000:]  # both ranks: their own status
+    assert "SIGINT: saved" in stopped.stderr and "KeyboardInterrupt" not in stopped.stderr  # handled, not raised
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["checkpoint-3"]  # one step, agreed by both
+    ckpt = out / "checkpoint-3"
+    assert (ckpt / "rng_state_0.pth").is_file() and (ckpt / "rng_state_1.pth").is_file()
+    assert json.loads((ckpt / "trainer_state.json").read_text())["global_step"] == 3
+
+    command = signalkit.printed_resume_command(stopped.stderr)  # printed once, by rank 0
+    assert command[:len(launcher)] == launcher and command[-2:] == ["--resume_from_checkpoint", "last"]
+    resumed = subprocess.run(command, cwd=REPO, env=signalkit.ENV, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert [h["step"] for h in json.loads((tmp_path / "log.json").read_text()) if "loss" in h] == [1, 2, 3, 4, 5, 6]
+    assert (out / "final" / "model.safetensors").is_file()
 
 
 @pytest.mark.parametrize("name", ["cpu_multi_process.yaml", "multi_gpu.yaml", "fsdp.yaml"])

@@ -4,6 +4,8 @@ earlier run lost, seeded runs reproducible, a killed run resumable, and the reci
 import json
 import os
 import runpy
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +14,13 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers.trainer_utils import rotate_checkpoints
 
 import mirror
+import signalkit
+from mirror.checkpoints import missing_parts
 from mirror.errors import run_cli
-from mirror.recipe import parse_args, train
+from mirror.recipe import parse_args, resolve_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO / "data" / "stsb" / "sts-dev.csv"
@@ -185,14 +190,35 @@ def kill_run(kill_at, log, *flags):
     )
 
 
-@pytest.mark.slow
-def test_a_killed_run_resumes_to_the_same_loss_curve_and_encoder(tiny_bert, tmp_path):
-    flags = ["--model_name_or_path", tiny_bert, "--pooling", "mean", "--train_file", corpus(tmp_path),
+def loss_curve(path):
+    return [(h["step"], h["loss"]) for h in json.loads(Path(path).read_text()) if "loss" in h]
+
+
+def assert_same_run(whole, log, out):
+    """The run that wrote `log` and `out`/final is the uninterrupted run `whole`: every step's loss, every weight."""
+    a, b = loss_curve(whole["log"]), loss_curve(log)
+    assert [s for s, _ in a] == list(range(1, 17)) and [s for s, _ in b] == list(range(1, 17))
+    for (_, la), (_, lb) in zip(a, b):
+        assert la == pytest.approx(lb, rel=1e-5, abs=1e-6)
+    wa, wb = load_file(whole["out"] / "final" / "model.safetensors"), load_file(out / "final" / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+
+
+@pytest.fixture(scope="module")
+def whole(tiny_bert, tmp_path_factory):
+    """An uninterrupted 16-step run (checkpoints every 5 steps) that the killed and the signalled runs resume to."""
+    base = tmp_path_factory.mktemp("whole")
+    flags = ["--model_name_or_path", tiny_bert, "--pooling", "mean", "--train_file", corpus(base),
              "--per_device_train_batch_size", 8, "--num_train_epochs", 2, "--save_strategy", "steps",
              "--save_steps", 5, "--logging_steps", 1, "--learning_rate", 1e-4, "--seed", 11, "--disable_tqdm", "true"]
-    whole = kill_run(0, tmp_path / "whole.json", *flags, "--output_dir", tmp_path / "whole")
-    assert whole.returncode == 0, whole.stderr[-3000:]
+    run = kill_run(0, base / "whole.json", *flags, "--output_dir", base / "out")
+    assert run.returncode == 0, run.stderr[-3000:]
+    return {"flags": flags, "log": base / "whole.json", "out": base / "out"}
 
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_loss_curve_and_encoder(whole, tmp_path):
+    flags = whole["flags"]
     out = tmp_path / "killed"
     killed = kill_run(7, tmp_path / "unused.json", *flags, "--output_dir", out)
     assert killed.returncode == 137
@@ -203,14 +229,115 @@ def test_a_killed_run_resumes_to_the_same_loss_curve_and_encoder(tiny_bert, tmp_
 
     resumed = kill_run(0, tmp_path / "resumed.json", *flags, "--output_dir", out, "--resume_from_checkpoint", "last")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_run(whole, tmp_path / "resumed.json", out)
 
-    curve = lambda p: [(h["step"], h["loss"]) for h in json.loads(Path(p).read_text()) if "loss" in h]
-    a, b = curve(tmp_path / "whole.json"), curve(tmp_path / "resumed.json")
-    assert [s for s, _ in a] == list(range(1, 17)) and [s for s, _ in b] == list(range(1, 17))
-    for (_, la), (_, lb) in zip(a, b):
-        assert la == pytest.approx(lb, rel=1e-5, abs=1e-6)
-    wa, wb = load_file(tmp_path / "whole" / "final" / "model.safetensors"), load_file(out / "final" / "model.safetensors")
-    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+
+# ---- preemption: SIGTERM / SIGINT save a checkpoint at the next step and exit with the resume command ----
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_exits_143_and_the_printed_command_resumes_to_the_same_encoder(whole, tmp_path):
+    flags = whole["flags"]
+    out = tmp_path / "stopped"
+    stopped, seconds = signalkit.run_and_signal(
+        7, tmp_path / "markers", tmp_path / "resumed.json", [*flags, "--output_dir", out], signal.SIGTERM
+    )
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    assert seconds < 90 and "Traceback" not in stopped.stderr
+    assert f"SIGTERM: saved {out / 'checkpoint-7'} at step 7 and stopped (exit status 143)" in stopped.stderr
+    # the signal's checkpoint, between the scheduled ones (5, 10), replaced checkpoint-5 (--save_total_limit 1)
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["checkpoint-7"]  # no final/: nothing looks finished
+    assert missing_parts(out / "checkpoint-7") == []
+    assert json.loads((out / "checkpoint-7" / "trainer_state.json").read_text())["global_step"] == 7
+
+    command = signalkit.printed_resume_command(stopped.stderr)
+    assert command[:-2] == [sys.executable, str(signalkit.SCRIPT), "7", str(tmp_path / "markers"),
+                            str(tmp_path / "resumed.json"), *map(str, flags), "--output_dir", str(out)]
+    assert command[-2:] == ["--resume_from_checkpoint", "last"]
+    resumed = subprocess.run(command, cwd=REPO, env=signalkit.ENV, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_run(whole, tmp_path / "resumed.json", out)
+
+
+# ---- a kill while a checkpoint was written: `last` is the newest complete checkpoint ----
+
+@pytest.fixture(scope="module")
+def real_run(tiny_bert, tmp_path_factory):
+    """A finished 4-step run with checkpoint-2 and checkpoint-4 (complete), and the flags that made it."""
+    base = tmp_path_factory.mktemp("real_run")
+    out = base / "out"
+    flags = ["--model_name_or_path", tiny_bert, "--pooling", "mean", "--train_file", corpus(base),
+             "--per_device_train_batch_size", 8, "--logging_steps", 1, "--learning_rate", 1e-4, "--seed", 11,
+             "--disable_tqdm", "true", "--max_steps", 4, "--save_strategy", "steps", "--save_steps", 2,
+             "--save_total_limit", 3, "--output_dir", out]
+    flags = [str(a) for a in flags]
+    train(*parse_args(flags, "sentence"))
+    return out, flags
+
+
+def unfinished_copy(real_run, tmp_path):
+    """A copy of the real run's checkpoints, without its final encoder: an unfinished run."""
+    src, flags = real_run
+    out = tmp_path / "out"
+    shutil.copytree(src, out, ignore=shutil.ignore_patterns("final"))
+    flags = [str(out) if a == str(src) else a for a in flags]
+    return out, flags
+
+
+@pytest.mark.slow
+def test_last_passes_over_an_incomplete_checkpoint_and_resumes_from_the_complete_one(real_run, tmp_path, caplog):
+    out, flags = unfinished_copy(real_run, tmp_path)
+    (out / "checkpoint-4" / "trainer_state.json").unlink()  # killed before the Trainer wrote its last file
+    with caplog.at_level("WARNING", logger="mirror"):
+        result = train(*parse_args([*flags, "--resume_from_checkpoint", "last"], "sentence"))
+    assert "passing over checkpoint-4 (incomplete, no trainer_state.json" in caplog.text
+    assert (out / "incomplete" / "checkpoint-4").is_dir()  # set aside, not deleted
+    assert [h["step"] for h in result["log_history"] if "loss" in h] == [1, 2, 3, 4]  # steps 3 and 4 trained again
+    assert (out / "final" / "model.safetensors").is_file() and missing_parts(out / "checkpoint-4") == []
+    real = load_file(real_run[0] / "final" / "model.safetensors")
+    again = load_file(out / "final" / "model.safetensors")
+    assert all(torch.allclose(real[k], again[k], atol=1e-6) for k in real)
+
+
+@pytest.mark.slow
+def test_rotation_cannot_keep_an_incomplete_checkpoint_instead_of_the_complete_one(real_run, tmp_path):
+    out, flags = unfinished_copy(real_run, tmp_path)
+    (out / "checkpoint-4" / "trainer_state.json").unlink()
+    # what the Trainer's rotation does (by number when the mtimes are within a second): it keeps the newest name
+    left_alone = tmp_path / "left_alone"
+    shutil.copytree(out, left_alone)
+    rotate_checkpoints(str(left_alone), save_total_limit=1, use_mtime=False)
+    assert sorted(p.name for p in left_alone.glob("checkpoint-*")) == ["checkpoint-4"]  # only the incomplete one left
+    # after `last` has passed over checkpoint-4, it is out of the rotation's sight
+    assert resolve_checkpoint(parse_args([*flags, "--resume_from_checkpoint", "last"], "sentence")[2]) == str(out / "checkpoint-2")
+    rotate_checkpoints(str(out), save_total_limit=1, use_mtime=False)
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]
+
+
+@pytest.mark.slow
+def test_an_explicit_incomplete_checkpoint_is_a_one_line_error(real_run, tmp_path, capsys):
+    out, flags = unfinished_copy(real_run, tmp_path)
+    (out / "checkpoint-4" / "optimizer.pt").unlink()
+    (out / "checkpoint-2" / "model.safetensors").unlink()
+    err = cli_error(capsys, [*flags, "--resume_from_checkpoint", out / "checkpoint-4"])
+    assert f"--resume_from_checkpoint {out / 'checkpoint-4'}: incomplete checkpoint, no optimizer state (optimizer.pt)" in err
+    err = cli_error(capsys, [*flags, "--resume_from_checkpoint", out / "checkpoint-2"])
+    assert "incomplete checkpoint, no model weights (model.safetensors)" in err
+    # with --save_only_model a checkpoint needs no optimizer state
+    only_model = parse_args([*flags, "--save_only_model", "true", "--resume_from_checkpoint", str(out / "checkpoint-4")], "sentence")
+    assert resolve_checkpoint(only_model[2]) == str(out / "checkpoint-4")
+
+
+@pytest.mark.slow
+def test_last_with_only_incomplete_checkpoints_is_a_one_line_error(real_run, tmp_path, capsys):
+    out, flags = unfinished_copy(real_run, tmp_path)
+    for name in ("checkpoint-2", "checkpoint-4"):
+        (out / name / "trainer_state.json").unlink()
+    err = cli_error(capsys, [*flags, "--resume_from_checkpoint", "last"])
+    assert err == (
+        f"error: --resume_from_checkpoint last: no complete checkpoint in {out} (checkpoint-4 lacks "
+        "trainer_state.json; checkpoint-2 lacks trainer_state.json); start over with --overwrite_output_dir"
+    )
+    assert (out / "checkpoint-4").is_dir()  # nothing moved when nothing can be resumed
 
 
 # ---- the recipe scripts, as a user launches them (subprocess, offline) ----
