@@ -18,7 +18,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     summary                 seed_summary: mean and sample std over seeds                         < errors
     st_format               sentence-transformers metadata and mirror_config.json, read/written  < atomic, errors
     hub                     name resolution, Hub reachability, hub flags, the upload folder      < atomic, errors, st_format
-    data                    load_corpus (txt/csv/tsv/jsonl/parquet, compressed or not; folders and Hub) and TextDataset (about 360 lines: a strict reader per format, so errors name file and line)  < errors, hub
+    data                    load_corpus (txt/csv/tsv/jsonl/parquet, compressed or not; folders and Hub) and TextDataset (about 370 lines: a strict reader per format, so errors name file and line)  < errors, hub
     pairs                   load_pairs: positive pairs from two columns or a||b lines            < data, errors
     collator                MirrorCollator: duplicate or pair, mask, tokenize once -> (2N, L) + string ids  < masking
     encoder                 Encoder, load_encoder, pool, forward_pooled, encode, save_encoder    < chunking, errors, hub, st_format

@@ -306,16 +306,23 @@ def clean_strings(
     texts = [s.strip() for s in raw]
     non_blank = [s for s in texts if s]
     stats.blank = len(texts) - len(non_blank)
-    if deduplicate:
-        unique = list(dict.fromkeys(non_blank))
-        stats.duplicates = len(non_blank) - len(unique)
-        non_blank = unique
-    if max_train_samples is not None and max_train_samples < len(non_blank):
-        keep = sorted(random.Random(seed).sample(range(len(non_blank)), max_train_samples))
-        stats.sampled_out = len(non_blank) - len(keep)
-        non_blank = [non_blank[i] for i in keep]
+    non_blank = dedupe_and_sample(non_blank, stats, deduplicate, max_train_samples, seed)
     stats.kept = len(non_blank)
     return non_blank, stats
+
+
+def dedupe_and_sample(items: list, stats, deduplicate: bool, max_train_samples: int | None, seed: int) -> list:
+    """Drop repeats (first occurrence kept), then keep a seeded sample of `max_train_samples` (order kept); the
+    counts go to `stats.duplicates` and `stats.sampled_out`. Items are strings, or pairs of strings."""
+    if deduplicate:
+        unique = list(dict.fromkeys(items))
+        stats.duplicates = len(items) - len(unique)
+        items = unique
+    if max_train_samples is not None and max_train_samples < len(items):
+        keep = sorted(random.Random(seed).sample(range(len(items)), max_train_samples))
+        stats.sampled_out = len(items) - len(keep)
+        items = [items[i] for i in keep]
+    return items
 
 
 def load_corpus(

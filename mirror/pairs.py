@@ -13,12 +13,19 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import DELIMITED_SUFFIXES, TEXT_SUFFIXES, CorpusStats, read_corpus_file, read_hub_dataset, read_utf8
+from .data import (
+    DELIMITED_SUFFIXES,
+    TEXT_SUFFIXES,
+    CorpusStats,
+    dedupe_and_sample,
+    read_corpus_file,
+    read_hub_dataset,
+    read_utf8,
+)
 from .errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -136,14 +143,7 @@ def load_pairs(
     pairs = [(a.strip(), b.strip()) for a, b in raw]
     pairs = [(a, b) for a, b in pairs if a and b]
     stats.blank = len(raw) - len(pairs)
-    if deduplicate:
-        unique = list(dict.fromkeys(pairs))
-        stats.duplicates = len(pairs) - len(unique)
-        pairs = unique
-    if max_train_samples is not None and max_train_samples < len(pairs):
-        keep = sorted(random.Random(seed).sample(range(len(pairs)), max_train_samples))
-        stats.sampled_out = len(pairs) - len(keep)
-        pairs = [pairs[i] for i in keep]
+    pairs = dedupe_and_sample(pairs, stats, deduplicate, max_train_samples, seed)
     if not pairs:
         raise DataError(f"{source}: every pair has a blank side, no pairs to train on")
     rows_of = Counter(s for pair in pairs for s in set(pair))  # on how many pairs each string is
