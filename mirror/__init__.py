@@ -13,14 +13,15 @@ module may import only modules listed above it (tests/test_package.py reads ever
     losses                  info_nce_loss and pair_statistics over two embedding tensors         < -
     distributed             gather_with_grad for global-batch negatives                          < -
     chunking                the length-chunk planner of the forward pass                         < -
+    drophead                DropHead: whole attention heads dropped in training (forward pre-hooks)  < errors
     summary                 seed_summary: mean and sample std over seeds                         < errors
     st_format               sentence-transformers metadata and mirror_config.json, read/written  < atomic, errors
     hub                     name resolution, Hub reachability, hub flags, the upload folder      < atomic, errors, st_format
     data                    load_corpus (txt/csv/tsv/jsonl/parquet, compressed or not; folders and Hub) and TextDataset (about 360 lines: a strict reader per format, so errors name file and line)  < errors, hub
     collator                MirrorCollator: duplicate, mask, tokenize once -> (2N, L)            < masking
-    encoder                 Encoder, load_encoder, pool, forward_pooled, encode, save_encoder    < chunking, errors, hub, st_format
+    encoder                 Encoder, load_encoder, pool, forward_pooled, encode, save_encoder    < chunking, drophead, errors, hub, st_format
     modeling                deprecated alias of encoder and its neighbours, for one release      < chunking, encoder, hub, st_format
-    config                  the run's dataclasses and the YAML + CLI parser (about 380 lines: the fields' help texts and the changed defaults)  < errors, hub, st_format
+    config                  the run's dataclasses and the YAML + CLI parser (about 420 lines: the fields' help texts and the changed defaults)  < errors, hub, st_format
     card                    the model card from its template and facts (a little over 300 lines: one helper per card section)  < errors, hub, st_format
     share                   push the final encoder with its card: the recipe's step after training  < card, errors, hub
     curves                  TrainingCurves: training_log.csv and training_curves.png             < atomic
