@@ -6,9 +6,11 @@ import json
 
 import pytest
 import torch
+import yaml
 from transformers import AutoConfig, AutoModel
 
 import mirror.drophead as drophead_module
+from mirror.card import recipe_yaml
 from mirror.config import DataArguments, MirrorConfig, ModelArguments, resolved_config
 from mirror.drophead import apply_drophead, attention_outputs, head_mask, remove_drophead
 from mirror.encoder import load_encoder, save_encoder
@@ -228,6 +230,7 @@ def test_the_setting_round_trips_and_a_saved_encoder_has_no_hooks(tiny_bert, ber
     again = ModelArguments(**{k: v for k, v in saved.items() if k not in ("pooling", "max_seq_length")})
     assert again == model_args
     assert "drophead" not in json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert yaml.safe_load(recipe_yaml(run))["drophead"] == 0.2  # the card's recipe trains it again with drophead
 
     loaded = load_encoder(str(tmp_path / "saved")).model.train()  # saved dropout 0, and no hooks came along
     inputs = batch(bert_tokenizer)
@@ -246,3 +249,18 @@ def test_the_trainer_trains_with_drophead(tiny_bert, sentences, tmp_path):
     trainer.train()
     assert before and any((per_head(a) == 0).all(dim=-1).all(dim=1).any() for a in after)  # heads dropped in training
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in trainer.state.log_history if "loss" in h)
+
+
+@pytest.mark.parametrize(
+    "name, p", [("sentence_bert-base-uncased_drophead", 0.2), ("sentence_roberta-base_drophead", 0.05),
+                ("sentence_minilm_drophead", 0.2)]
+)
+def test_the_drophead_recipes_are_their_plain_recipes_with_heads_dropped(name, p, tmp_path):
+    from conftest import REPO
+
+    configs = REPO / "recipes" / "configs"
+    out = ["--output_dir", str(tmp_path)]
+    m, d, a = parse_args(["--config", str(configs / f"{name}.yaml"), *out], "sentence")
+    plain = parse_args(["--config", str(configs / f"{name.removesuffix('_drophead')}.yaml"), *out], "sentence")
+    assert (m.drophead, m.dropout) == (p, 0.0)
+    assert (m.model_name_or_path, d, a.pooling) == (plain[0].model_name_or_path, plain[1], plain[2].pooling)
