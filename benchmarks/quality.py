@@ -3,6 +3,8 @@
 For every seed it trains, from the same base model on the same strings:
   * Mirror, sentence recipe (recipes/configs/sentence_minilm.yaml: tau 0.04, 5-char span mask, 1 epoch)
   * Mirror, word recipe     (recipes/configs/word_minilm.yaml: tau 0.2, no mask, 2 epochs)
+  * on request, variants: one padded forward (mirror_sentence_nochunk), drophead 0.2 and no dropout
+    (mirror_sentence_drophead: recipes/configs/sentence_minilm_drophead.yaml)
   * the peer on the same sentences and on the same words: sentence-transformers' MultipleNegativesRankingLoss over
     (string, string) pairs, dropout as the only augmentation (unsupervised SimCSE), with Mirror's optimiser settings
 then evaluates the base model and every encoder with the evaluation suite (STS, word similarity, cross-lingual)
@@ -14,6 +16,8 @@ benchmarks/benchkit.py (install benchmarks/requirements.txt first).
     python benchmarks/quality.py                                            # 3 seeds, ~80 min on 2 CPU cores
     python benchmarks/quality.py --data_dir DIR --output_dir outputs/quality_ablation --seeds 1 \
         --methods mirror_sentence mirror_sentence_nochunk --suites sts lexical     # length chunking vs one padded forward
+    python benchmarks/quality.py --data_dir DIR --output_dir outputs/quality_drophead --seeds 1 \
+        --methods mirror_sentence mirror_sentence_drophead --suites sts            # drophead vs plain dropout
 
 Finished runs are reused (a run folder with final/ is not retrained), so an interrupted benchmark resumes.
 """
@@ -42,7 +46,10 @@ METHODS = {
     "peer_sentence": ("sentence", "peer (ST MNRL), sentences"),
     "peer_word": ("word", "peer (ST MNRL), words"),
     "mirror_sentence_nochunk": ("sentence", "Mirror, sentence recipe, one padded forward"),
+    "mirror_sentence_drophead": ("sentence", "Mirror, sentence recipe, drophead 0.2 instead of dropout"),
 }
+# methods trained from their own recipe instead of their level's
+METHOD_CONFIG = {"mirror_sentence_drophead": "recipes/configs/sentence_minilm_drophead.yaml"}
 LEVEL = {
     "sentence": {"config": "recipes/configs/sentence_minilm.yaml", "script": "recipes/train_sentence.py", "max_length": 50, "epochs": 1},
     "word": {"config": "recipes/configs/word_minilm.yaml", "script": "recipes/train_word.py", "max_length": 25, "epochs": 2},
@@ -79,7 +86,7 @@ def run(cmd: list[str]) -> None:
 def train_mirror(args, method: str, seed: int, out: Path) -> None:
     level = LEVEL[METHODS[method][0]]
     cmd = [
-        sys.executable, level["script"], "--config", level["config"], "--model_name_or_path", args.model,
+        sys.executable, level["script"], "--config", METHOD_CONFIG.get(method, level["config"]), "--model_name_or_path", args.model,
         "--pooling", args.pooling, "--train_file", args.sentence_file if METHODS[method][0] == "sentence" else args.word_file,
         "--output_dir", str(out), "--seed", str(seed), "--per_device_train_batch_size", str(args.batch_size),
         "--max_steps", str(args.max_steps), "--stsb_dev_file", "", "--disable_tqdm", "true", "--overwrite_output_dir",
