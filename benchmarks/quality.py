@@ -6,6 +6,8 @@ For every seed it trains, from the same base model on the same strings:
   * (--methods mirror_word_en-de_pairs) Mirror's word recipe on XLING's English-German training dictionary as
     positive pairs (recipes/configs/word_minilm_en-de_pairs.yaml, a supervised extension): the dictionary is read
     from --data_dir (bli_xling/en-de/yacle.train.freq.5k.en-de.tsv, fetched by the downloader's "BLI XLING")
+  * on request, variants: one padded forward (mirror_sentence_nochunk), drophead 0.2 and no dropout
+    (mirror_sentence_drophead: recipes/configs/sentence_minilm_drophead.yaml)
   * the peer on the same sentences and on the same words: sentence-transformers' MultipleNegativesRankingLoss over
     (string, string) pairs, dropout as the only augmentation (unsupervised SimCSE), with Mirror's optimiser settings
 then evaluates the base model and every encoder with the evaluation suite (STS, word similarity, cross-lingual)
@@ -19,6 +21,8 @@ benchmarks/benchkit.py (install benchmarks/requirements.txt first).
         --methods mirror_sentence mirror_sentence_nochunk --suites sts lexical     # length chunking vs one padded forward
     python benchmarks/quality.py --seeds 1 --methods mirror_word mirror_word_en-de_pairs \
         --suites crosslingual lexical --output_dir outputs/quality_pairs            # dictionary pairs vs self-duplication
+    python benchmarks/quality.py --data_dir DIR --output_dir outputs/quality_drophead --seeds 1 \
+        --methods mirror_sentence mirror_sentence_drophead --suites sts            # drophead vs plain dropout
 
 Finished runs are reused (a run folder with final/ is not retrained), so an interrupted benchmark resumes.
 """
@@ -48,6 +52,7 @@ METHODS = {
     "peer_word": ("word", "peer (ST MNRL), words"),
     "mirror_sentence_nochunk": ("sentence", "Mirror, sentence recipe, one padded forward"),
     "mirror_word_en-de_pairs": ("word", "Mirror, word recipe on XLING en-de train pairs"),
+    "mirror_sentence_drophead": ("sentence", "Mirror, sentence recipe, drophead 0.2 instead of dropout"),
 }
 # methods that train on positive pairs: name -> (recipe, the training dictionary under --data_dir)
 PAIRS = {
@@ -55,6 +60,8 @@ PAIRS = {
         "recipes/configs/word_minilm_en-de_pairs.yaml", "bli_xling/en-de/yacle.train.freq.5k.en-de.tsv"
     ),
 }
+# methods trained from their own recipe instead of their level's
+METHOD_CONFIG = {"mirror_sentence_drophead": "recipes/configs/sentence_minilm_drophead.yaml"}
 LEVEL = {
     "sentence": {"config": "recipes/configs/sentence_minilm.yaml", "script": "recipes/train_sentence.py", "max_length": 50, "epochs": 1},
     "word": {"config": "recipes/configs/word_minilm.yaml", "script": "recipes/train_word.py", "max_length": 25, "epochs": 2},
@@ -90,7 +97,8 @@ def run(cmd: list[str]) -> None:
 
 def train_mirror(args, method: str, seed: int, out: Path) -> None:
     level = LEVEL[METHODS[method][0]]
-    config, train_file = level["config"], args.sentence_file if METHODS[method][0] == "sentence" else args.word_file
+    config = METHOD_CONFIG.get(method, level["config"])
+    train_file = args.sentence_file if METHODS[method][0] == "sentence" else args.word_file
     if method in PAIRS:  # its recipe names the pair columns; the dictionary comes from --data_dir
         config, train_file = PAIRS[method][0], str(Path(args.data_dir) / PAIRS[method][1])
     cmd = [

@@ -15,15 +15,16 @@ module may import only modules listed above it (tests/test_package.py reads ever
     chunking                the length-chunk planner of the forward pass                         < -
     checkpoints             which checkpoint-N folders are complete; the newest complete one     < -
     preemption              SIGTERM/SIGINT: checkpoint at the next step on every rank, exit, resume command  < -
+    drophead                DropHead: whole attention heads dropped in training (forward pre-hooks)  < errors
     summary                 seed_summary: mean and sample std over seeds                         < errors
     st_format               sentence-transformers metadata and mirror_config.json, read/written  < atomic, errors
     hub                     name resolution, Hub reachability, hub flags, the upload folder      < atomic, errors, st_format
     data                    load_corpus (txt/csv/tsv/jsonl/parquet, compressed or not; folders and Hub) and TextDataset (about 370 lines: a strict reader per format, so errors name file and line)  < errors, hub
     pairs                   load_pairs: positive pairs from two columns or a||b lines            < data, errors
     collator                MirrorCollator: duplicate or pair, mask, tokenize once -> (2N, L) + string ids  < masking
-    encoder                 Encoder, load_encoder, pool, forward_pooled, encode, save_encoder    < chunking, errors, hub, st_format
+    encoder                 Encoder, load_encoder, pool, forward_pooled, encode, save_encoder    < chunking, drophead, errors, hub, st_format
     modeling                deprecated alias of encoder and its neighbours, for one release      < chunking, encoder, hub, st_format
-    config                  the run's dataclasses and the YAML + CLI parser (about 415 lines: the fields' help texts and the changed defaults)  < errors, hub, st_format
+    config                  the run's dataclasses and the YAML + CLI parser (about 420 lines: the fields' help texts and the changed defaults)  < errors, hub, st_format
     card                    the model card from its template and facts (a little over 300 lines: one helper per card section)  < errors, hub, st_format
     share                   push the final encoder with its card: the recipe's step after training  < card, errors, hub
     curves                  TrainingCurves: training_log.csv and training_curves.png             < atomic

@@ -36,7 +36,7 @@ FACTS_NAME = "card_facts.json"
 
 # The settings the card's recipe YAML lists, by run-config section (the rest are defaults or bookkeeping).
 RECIPE_KEYS = {
-    "model": ("model_name_or_path", "pooling", "dropout"),
+    "model": ("model_name_or_path", "pooling", "dropout", "drophead"),
     "data": ("train_file", "dataset_name", "dataset_config_name", "dataset_split", "text_column", "deduplicate",
              "max_train_samples", "max_length", "span_mask_len", "min_mask_chars"),
     "training": ("temperature", "learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm",
@@ -284,6 +284,7 @@ def recipe_rows(run: dict, pooling: str | None, max_seq_length: int | None) -> l
         ("temperature τ", training.get("temperature")),
         ("span masking", span_text),
         ("dropout (hidden and attention)", model.get("dropout")),
+        ("drophead (whole attention heads)", model.get("drophead") or "off"),
         ("optimiser", _optimiser_text(training)),
         ("batch", _batch_text(run)),
         ("training length", length),

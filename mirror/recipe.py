@@ -220,6 +220,7 @@ def train(
         model_args.model_name_or_path,
         pooling=training_args.pooling,
         dropout=model_args.dropout,
+        drophead=model_args.drophead,
         attn_implementation=model_args.attn_implementation,
         max_seq_length=training_args.max_seq_length,
     )
@@ -258,7 +259,8 @@ def train(
         callbacks=[TrainingCurves(title=f"Mirror-BERT: {model_args.model_name_or_path}"), *(callbacks or [])],
     )
     logger.info(
-        f"model {model_args.model_name_or_path} ({encoder.pooling} pooling, dropout {model_args.dropout}), "
+        f"model {model_args.model_name_or_path} ({encoder.pooling} pooling, dropout {model_args.dropout}"
+        f"{f', drophead {model_args.drophead}' if model_args.drophead else ''}), "
         f"{len(dataset)} {kind}, global batch {global_batch} x 2 rows, temperature {training_args.temperature}, "
         f"span mask {data_args.span_mask_len} chars, precision {PRECISION_NAMES.get(trainer.accelerator.mixed_precision, trainer.accelerator.mixed_precision)} on "
         f"{trainer.args.device} x {training_args.world_size} process(es)"

@@ -108,6 +108,21 @@ def test_quality_without_benchmarks_names_the_download_command(tmp_path, monkeyp
     assert not (tmp_path / "out").exists()  # nothing trained
 
 
+def test_quality_drophead_trains_from_the_drophead_recipe(tmp_path):
+    from mirror.recipe import parse_args
+
+    quality = benchmark_script("quality")
+    commands = []
+    quality.train_mirror.__globals__["run"] = commands.append  # the script's own globals: record, do not train
+    args = quality.parse(["--output_dir", str(tmp_path)])
+    for method in ("mirror_sentence", "mirror_sentence_drophead"):
+        quality.train_mirror(args, method, 1, tmp_path / method)
+    configs = [cmd[cmd.index("--config") + 1] for cmd in commands]
+    assert configs == ["recipes/configs/sentence_minilm.yaml", "recipes/configs/sentence_minilm_drophead.yaml"]
+    model_args = parse_args(["--config", str(REPO / configs[1]), "--output_dir", str(tmp_path)], "sentence")[0]
+    assert (model_args.drophead, model_args.dropout) == (0.2, 0.0)
+
+
 @pytest.mark.slow
 def test_chunking_tiny(tiny_bert, monkeypatch, capsys):
     monkeypatch.chdir(REPO)  # the default --train_file is relative to the repository root
