@@ -14,7 +14,7 @@ from mirror.trainer import MirrorTrainer
 
 
 def make_trainer(model_path, texts, tmp_path, **overrides):
-    enc = load_encoder(str(model_path), pooling=overrides.pop("pooling", "cls"), dropout=0.1)
+    enc = load_encoder(str(model_path), pooling=overrides.pop("pooling", "cls"), dropout=overrides.pop("dropout", 0.1))
     run_config = overrides.pop("run_config", {"model": str(model_path)})
     kwargs = dict(
         output_dir=str(tmp_path / "run"),
