@@ -147,12 +147,11 @@ def main(argv=None):
                     results.append(run_worker(HERE, forwarded + ["--worker", mode, str(batch_size)]))
                 except RuntimeError as err:  # killed (the kernel's OOM killer, a crash): no result line
                     results.append({"mode": mode, "batch": batch_size, "failed": str(err).splitlines()[0]})
-            r = results[-1]
-            print(f"  {mode} {batch_size}: {'OOM' if r.get('oom') else r.get('failed', 'done')}", flush=True)
+            print("  " + " | ".join(map(str, table(results[-1:], args).iloc[0].dropna())), flush=True)  # survives a kill
+            if args.output_csv:
+                table(results, args).to_csv(args.output_csv, index=False)
     df = table(results, args)
     print(f"\n{df.to_markdown(index=False)}\n", flush=True)
-    if args.output_csv:
-        df.to_csv(args.output_csv, index=False)
     return df
 
 

@@ -62,8 +62,8 @@ class MirrorTrainer(Trainer):
     overridden for it, the one override beyond `compute_loss`, `log` and `_save`): the same loss and gradients
     with the activations of only `mini_batch_size` rows alive at a time. It combines with the length chunks (planned
     per mini-batch), global negatives under DDP, gradient accumulation, bf16/fp16 autocast and the fp16 loss scaler
-    (each mini-batch goes through `accelerator.backward`) and gradient checkpointing; it refuses FSDP, DeepSpeed and
-    LOMO optimisers (see `_check_cached_step`).
+    (each mini-batch goes through `accelerator.backward`); it refuses FSDP, DeepSpeed, DataParallel and LOMO
+    optimisers (`_check_cached_step`) and `--ddp_static_graph` (the config). docs/training.md has the list.
 
     Every setting comes from `args`, a `MirrorConfig` built by `MirrorConfig.for_trainer(encoder, run_config)`:
     `args.pooling`, `args.max_seq_length` (written to the saved metadata) and `args.run_config` (saved as
@@ -166,8 +166,11 @@ class MirrorTrainer(Trainer):
         elif self.is_fsdp_enabled:
             why = ("FSDP's no_sync keeps full unsharded gradients until the last mini-batch (FSDP2's does not nest "
                    "in gradient accumulation's), and it is untested; use DDP")
-        elif self.args.optim in ("lomo", "adalomo"):
-            why = f"--optim {self.args.optim} updates the weights inside backward, once per mini-batch"
+        elif self.args.n_gpu > 1:
+            why = ("torch.nn.DataParallel (several GPUs in one process) draws dropout on GPUs whose random state the "
+                   "step does not save; launch one process per GPU (accelerate launch, DDP)")
+        elif str(getattr(self.args.optim, "value", self.args.optim)) in ("lomo", "adalomo"):
+            why = f"--optim {getattr(self.args.optim, 'value', self.args.optim)} updates the weights inside backward, once per mini-batch"
         if why:
             raise ConfigError(f"--mini_batch_size does not combine with this run: {why}; drop --mini_batch_size")
 

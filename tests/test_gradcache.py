@@ -151,3 +151,8 @@ def test_mini_batch_size_is_checked(tmp_path):
         MirrorConfig(output_dir=str(tmp_path), report_to=[], mini_batch_size=0)
     with pytest.raises(ConfigError, match="ddp_static_graph"):
         MirrorConfig(output_dir=str(tmp_path), report_to=[], mini_batch_size=8, ddp_static_graph=True)
+
+
+def test_the_cached_step_refuses_what_it_cannot_serve(tiny_bert, sentences, tmp_path):
+    with pytest.raises(ConfigError, match="--optim lomo updates the weights inside backward"):
+        make_trainer(tiny_bert, sentences[:16], tmp_path, mini_batch_size=4, optim="lomo")

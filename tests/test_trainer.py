@@ -124,8 +124,10 @@ class InjectNaN(TrainerCallback):
             self.handle = model.embeddings.register_forward_hook(lambda m, i, o: o * float("nan"))
 
 
-def test_a_nan_loss_stops_training_with_step_and_batch_statistics(tiny_bert, sentences, tmp_path):
-    trainer, _ = make_trainer(tiny_bert, sentences[:64], tmp_path, max_steps=6, per_device_train_batch_size=8)
+@pytest.mark.parametrize("mini_batch_size", [None, 5])  # the uncached and the cached step
+def test_a_nan_loss_stops_training_with_step_and_batch_statistics(tiny_bert, sentences, tmp_path, mini_batch_size):
+    trainer, _ = make_trainer(tiny_bert, sentences[:64], tmp_path, max_steps=6, per_device_train_batch_size=8,
+                              mini_batch_size=mini_batch_size)  # fmt: skip
     trainer.add_callback(InjectNaN(at=3))
     with pytest.raises(TrainingDivergedError) as exc:
         trainer.train()
