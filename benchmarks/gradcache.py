@@ -115,6 +115,7 @@ def table(results: list[dict], args) -> pd.DataFrame:
         oom, failed = r.get("oom", False), "failed" in r
         if failed:
             rows.append({"batch (strings)": r["batch"], "rows": 2 * r["batch"], "step": r["mode"], "s/step": "failed"})
+            print(f"  {r['mode']} {r['batch']}: {r['failed']}", flush=True)
             continue
         rows.append({
             "batch (strings)": r["batch"], "rows": 2 * r["batch"],
@@ -146,7 +147,8 @@ def main(argv=None):
                 try:
                     results.append(run_worker(HERE, forwarded + ["--worker", mode, str(batch_size)]))
                 except RuntimeError as err:  # killed (the kernel's OOM killer, a crash): no result line
-                    results.append({"mode": mode, "batch": batch_size, "failed": str(err).splitlines()[0]})
+                    lines = [line for line in str(err).splitlines() if line.strip()]
+                    results.append({"mode": mode, "batch": batch_size, "failed": lines[0] + " ... " + lines[-1]})
             print("  " + " | ".join(map(str, table(results[-1:], args).iloc[0].dropna())), flush=True)  # survives a kill
             if args.output_csv:
                 table(results, args).to_csv(args.output_csv, index=False)

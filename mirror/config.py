@@ -124,8 +124,8 @@ class MirrorConfig(TrainingArguments):
         forward_chunk_cost: padding removal (same maths): rows are sorted by length and encoded in the few chunks
             that minimise padded tokens + this many tokens per chunk; 0 = one padded forward.
         mini_batch_size: the cached step (GradCache): encode the 2N rows this many at a time, so the activations
-            of only that many are in memory, for the exact loss and gradients of the whole batch (about 1.3-1.5x the
-            compute: every row is encoded twice, once without gradients); None = off. See docs/training.md.
+            of only that many are in memory, for the exact loss and gradients of the whole batch (every row is
+            encoded twice, once without gradients: a third more FLOPs, more time); None = off. See docs/training.md.
         cpu_threads: torch threads per process on the CPU (default: available cores / local processes).
         hub_dry_run: write the folder `--push_to_hub` would upload (final encoder + model card) to this path,
             without any network (also works without --push_to_hub).
