@@ -16,6 +16,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     checkpoints             which checkpoint-N folders are complete; the newest complete one     < -
     preemption              SIGTERM/SIGINT: checkpoint at the next step on every rank, exit, resume command  < -
     drophead                DropHead: whole attention heads dropped in training (forward pre-hooks)  < errors
+    gradcache               the cached step (GradCache): mini-batches, RNG replay, cached gradients  < -
     summary                 seed_summary: mean and sample std over seeds                         < errors
     st_format               sentence-transformers metadata and mirror_config.json, read/written  < atomic, errors
     hub                     name resolution, Hub reachability, hub flags, the upload folder      < atomic, errors, st_format
@@ -28,7 +29,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     card                    the model card from its template and facts (a little over 300 lines: one helper per card section)  < errors, hub, st_format
     share                   push the final encoder with its card: the recipe's step after training  < card, errors, hub
     curves                  TrainingCurves: training_log.csv and training_curves.png             < atomic
-    trainer                 MirrorTrainer(Trainer): InfoNCE compute_loss, log, _save             < atomic, distributed, encoder, errors, losses, st_format
+    trainer                 MirrorTrainer(Trainer): InfoNCE compute_loss, the cached training_step, log, _save  < atomic, distributed, encoder, errors, gradcache, losses, st_format
     evaluation.datadir      the default benchmark folder                                         < errors
     evaluation.discovery    what a task is; files walked, named and selected                     < errors
     evaluation.common       line readers, number parsing, cosine, Spearman, the embedding cache  < data, errors

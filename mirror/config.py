@@ -157,6 +157,9 @@ class MirrorConfig(TrainingArguments):
         overwrite_output_dir: allow training into a folder that already holds a finished encoder.
         forward_chunk_cost: padding removal (same maths): rows are sorted by length and encoded in the few chunks
             that minimise padded tokens + this many tokens per chunk; 0 = one padded forward.
+        mini_batch_size: the cached step (GradCache): encode the 2N rows this many at a time, so the activations
+            of only that many are in memory, for the exact loss and gradients of the whole batch (every row is
+            encoded twice, once without gradients: a third more FLOPs, more time); None = off. See docs/training.md.
         cpu_threads: torch threads per process on the CPU (default: available cores / local processes).
         hub_dry_run: write the folder `--push_to_hub` would upload (final encoder + model card) to this path,
             without any network (also works without --push_to_hub).
@@ -217,6 +220,14 @@ class MirrorConfig(TrainingArguments):
             "more forward call's fixed overhead); 0 = one padded forward."
         },
     )
+    mini_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Cached InfoNCE (GradCache): encode the 2N rows this many at a time without gradients, compute "
+            "the exact loss over all of them, then re-encode each mini-batch with gradients under the same dropout. "
+            "Memory of a mini-batch, gradients of the whole batch. Default: off (one forward over all 2N rows)."
+        },
+    )
     hub_dry_run: str | None = field(
         default=None,
         metadata={
@@ -274,6 +285,11 @@ class MirrorConfig(TrainingArguments):
             raise ConfigError(f"--cpu_threads must be >= 1, got {self.cpu_threads}")
         if self.forward_chunk_cost < 0:
             raise ConfigError(f"--forward_chunk_cost must be >= 0 (0 = one forward), got {self.forward_chunk_cost}")
+        if self.mini_batch_size is not None and self.mini_batch_size < 1:
+            raise ConfigError(f"--mini_batch_size must be >= 1 rows (or unset: off), got {self.mini_batch_size}")
+        if self.mini_batch_size is not None and self.ddp_static_graph:
+            raise ConfigError("--mini_batch_size does not combine with --ddp_static_graph: the cached step runs a "
+                              "forward and backward per mini-batch, which a static graph does not allow")
         if self.remove_unused_columns:
             raise ConfigError("--remove_unused_columns must be False: the collator needs the raw text column")
         if self.pooling is not None:

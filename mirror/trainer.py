@@ -17,6 +17,7 @@ from .atomic import folder_swap
 from .distributed import gather, gather_with_grad
 from .encoder import Encoder, forward_pooled
 from .errors import ConfigError, TrainingDivergedError
+from .gradcache import cached_backward
 from .losses import info_nce_loss, pair_statistics
 from .st_format import write_encoder_metadata
 
@@ -58,6 +59,13 @@ class MirrorTrainer(Trainer):
     rank are gathered (with gradients) so each string is contrasted with the global batch.
     The mean positive / negative cosine, alignment and uniformity are logged beside the loss.
 
+    With `args.mini_batch_size` the step is the cached one (GradCache, `mirror.gradcache`; `training_step` is
+    overridden for it, the one override beyond `compute_loss`, `log` and `_save`): the same loss and gradients
+    with the activations of only `mini_batch_size` rows alive at a time. It combines with the length chunks (planned
+    per mini-batch), global negatives under DDP, gradient accumulation, bf16/fp16 autocast and the fp16 loss scaler
+    (each mini-batch goes through `accelerator.backward`); it refuses FSDP, DeepSpeed, DataParallel and LOMO
+    optimisers (`_check_cached_step`) and `--ddp_static_graph` (the config). docs/training.md has the list.
+
     Every setting comes from `args`, a `MirrorConfig` built by `MirrorConfig.for_trainer(encoder, run_config)`:
     `args.pooling`, `args.max_seq_length` (written to the saved metadata) and `args.run_config` (saved as
     `mirror_config.json` next to the weights). The rank and world size are the config's (`args.process_index`,
@@ -85,17 +93,25 @@ class MirrorTrainer(Trainer):
                 "and build the trainer's config with MirrorConfig.for_trainer, which turns push_to_hub off"
             )
         super().__init__(model, args, **kw)
+        if args.mini_batch_size is not None:
+            self._check_cached_step()
         self.loss_is_scaled_for_ga = False  # our loss is a per-batch mean: let the Trainer divide by GA steps
         self._batch_stats: dict[str, list[torch.Tensor]] = defaultdict(list)
         if hasattr(self.data_collator, "epoch"):
             self.add_callback(_CollatorEpoch(self.data_collator))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        emb = forward_pooled(model, inputs, self.args.pooling, self.args.forward_chunk_cost, self._agree_chunks())  # (2n, H)
+        loss = self._loss_from_embeddings(emb, inputs, record=model.training)
+        return (loss, {"embeddings": emb}) if return_outputs else loss
+
+    def _loss_from_embeddings(self, emb: torch.Tensor, inputs: dict, record: bool = True) -> torch.Tensor:
+        """InfoNCE of the (2n, H) fp32 embeddings of `inputs` (the collator's layout): the one place the loss is
+        computed, for `compute_loss` and the cached step alike. Gathers the other ranks' embeddings (with
+        gradients) for global negatives; stops on a non-finite loss; records the batch statistics for `log`."""
         rank, world = self.args.process_index, self.args.world_size
-        agree = self._largest_chunk_count if world > 1 else None  # DDP/FSDP: same number of forward calls everywhere
-        emb = forward_pooled(model, inputs, self.args.pooling, self.args.forward_chunk_cost, agree)  # (2n, H) fp32
-        emb_a, emb_b = emb.chunk(2)  # (n, H) strings, (n, H) their positives
         ids = inputs.get("string_ids")  # (2n,) or None
+        emb_a, emb_b = emb.chunk(2)  # (n, H) strings, (n, H) their positives
         if world > 1 and self.args.global_negatives:
             n = emb_a.shape[0]
             gathered = gather_with_grad(emb).view(world, 2, n, -1)  # (world, 2, n, H)
@@ -107,10 +123,63 @@ class MirrorTrainer(Trainer):
             loss = info_nce_loss(emb_a, emb_b, self.args.temperature, string_ids=ids)
         if not torch.isfinite(loss):
             raise TrainingDivergedError(self._divergence_report(loss, inputs, emb))
-        if model.training:
+        if record:
             for key, value in pair_statistics(emb_a.detach(), emb_b.detach(), ids).items():
                 self._batch_stats[key].append(value)
-        return (loss, {"embeddings": emb}) if return_outputs else loss
+        return loss
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """The Trainer's step, or with `args.mini_batch_size` the cached one (`mirror.gradcache`): the 2n rows
+        encoded in mini-batches without gradients, the exact InfoNCE over all of them and its gradient with
+        respect to the embeddings, then each mini-batch re-encoded under its saved random state (same dropout)
+        and backpropagated through `accelerator.backward`, under DDP's `no_sync` until the last one. Returns the
+        detached loss divided by the gradient accumulation steps, as the Trainer's own step does."""
+        if self.args.mini_batch_size is None:
+            return super().training_step(model, inputs, num_items_in_batch)
+        model.train()
+        if hasattr(self.optimizer, "train") and callable(self.optimizer.train):
+            self.optimizer.train()
+        inputs = self._prepare_inputs(inputs)
+        scale = 1.0 if self.loss_is_scaled_for_ga else 1.0 / self.current_gradient_accumulation_steps
+        agree = self._agree_chunks()
+
+        def encode(rows):
+            with self.compute_loss_context_manager():
+                return forward_pooled(model, rows, self.args.pooling, self.args.forward_chunk_cost, agree)  # (b, H)
+
+        def loss_of(emb):
+            with self.compute_loss_context_manager():
+                return self._loss_from_embeddings(emb, inputs)
+
+        loss, _ = cached_backward(
+            encode,
+            loss_of,
+            inputs,
+            self.args.mini_batch_size,
+            backward=lambda surrogate: self.accelerator.backward(surrogate * scale),
+            defer_sync=lambda: self.accelerator.no_sync(model),
+        )
+        return loss * scale
+
+    def _check_cached_step(self) -> None:
+        """The set-ups the cached step cannot serve: each would give wrong gradients or none of the savings."""
+        why = None
+        if self.is_deepspeed_enabled:
+            why = "DeepSpeed's backward also steps the optimizer, and the cached step calls backward once per mini-batch"
+        elif self.is_fsdp_enabled:
+            why = ("FSDP's no_sync keeps full unsharded gradients until the last mini-batch (FSDP2's does not nest "
+                   "in gradient accumulation's), and it is untested; use DDP")
+        elif self.args.n_gpu > 1:
+            why = ("torch.nn.DataParallel (several GPUs in one process) draws dropout on GPUs whose random state the "
+                   "step does not save; launch one process per GPU (accelerate launch, DDP)")
+        elif str(getattr(self.args.optim, "value", self.args.optim)) in ("lomo", "adalomo"):
+            why = f"--optim {getattr(self.args.optim, 'value', self.args.optim)} updates the weights inside backward, once per mini-batch"
+        if why:
+            raise ConfigError(f"--mini_batch_size does not combine with this run: {why}; drop --mini_batch_size")
+
+    def _agree_chunks(self):
+        """DDP/FSDP: the same number of forward calls everywhere (the largest chunk count); None on one process."""
+        return self._largest_chunk_count if self.args.world_size > 1 else None
 
     def _largest_chunk_count(self, count: int) -> int:
         device = self.accelerator.device

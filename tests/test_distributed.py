@@ -2,7 +2,9 @@
 
 The equivalence runs `tests/dist_step.py` (one MirrorTrainer epoch over 64 strings, dropout off) once in one process
 with a batch of 8 and once under `accelerate launch` in two processes with 4 each, and compares every step's loss
-and every gradient of the first step.
+and every gradient of the first step. The cached step (`--mini_batch_size`) is held to the same: two processes,
+dropout off, give the one-process uncached loss and gradients; with dropout on, two cached processes give what two
+processes of its uncached reference give (each mini-batch encoded with gradients, in the same order).
 """
 
 import json
@@ -64,6 +66,27 @@ def pair_runs(tiny_bert, tmp_path_factory):
     return {name: results(base / name) for name in ("one", "two", "one_nomask")}
 
 
+@pytest.fixture(scope="module")
+def cached_runs(tiny_bert, tmp_path_factory):
+    base = tmp_path_factory.mktemp("dist_cached")
+    launch(2, tiny_bert, base / "cached", 4, 1, 1, "strings", 0, 3)  # 8 rows per rank in mini-batches of 3, 3, 2; dropout 0
+    launch(2, tiny_bert, base / "cached_dropout", 4, 1, 1, "strings", 0, 3, 0.1)
+    launch(2, tiny_bert, base / "replay_dropout", 4, 1, 1, "strings", 0, 3, 0.1, 1)
+    return {name: results(base / name) for name in ("cached", "cached_dropout", "replay_dropout")}
+
+
+def assert_same_run(got: list[dict], want: list[dict], steps: int = 8) -> None:
+    """Same mean loss over ranks at every step and the same (DDP-averaged) first-step gradients."""
+    for step in range(steps):
+        assert sum(r["loss"][step] for r in got) / len(got) == pytest.approx(
+            sum(r["loss"][step] for r in want) / len(want), rel=1e-4
+        ), step
+    grads_got, grads_want = got[0]["grads"], want[0]["grads"]
+    assert set(grads_got) == set(grads_want) and len(grads_want) > 10
+    for name, g in grads_want.items():
+        assert torch.allclose(grads_got[name], g, atol=1e-6, rtol=1e-4), name
+
+
 @pytest.mark.slow
 def test_two_processes_really_ran_and_split_every_global_batch(runs):
     one, two = runs["one"], runs["two_global"]
@@ -88,6 +111,21 @@ def test_global_negatives_give_the_one_process_loss_and_gradients(runs):
     assert set(grads_one) == set(grads_two) and len(grads_one) > 10
     for name, g in grads_one.items():
         assert torch.allclose(grads_two[name], g, atol=1e-6, rtol=1e-4), name
+
+
+@pytest.mark.slow
+def test_the_cached_step_gives_the_one_process_loss_and_gradients(runs, cached_runs):
+    cached = cached_runs["cached"]
+    assert [r["world"] for r in cached] == [2, 2] and [len(r["loss"]) for r in cached] == [8, 8]
+    assert_same_run(cached, runs["one"])
+
+
+@pytest.mark.slow
+def test_the_cached_step_with_dropout_gives_its_replayed_reference(cached_runs):
+    cached, replay = cached_runs["cached_dropout"], cached_runs["replay_dropout"]
+    assert_same_run(cached, replay)
+    plain = cached_runs["cached"]  # dropout really was on: the losses differ from the dropout-free run's
+    assert abs(cached[0]["loss"][0] - plain[0]["loss"][0]) > 1e-4
 
 
 @pytest.mark.slow

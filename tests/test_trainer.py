@@ -14,7 +14,8 @@ from mirror.trainer import MirrorTrainer
 
 
 def make_trainer(model_path, texts, tmp_path, **overrides):
-    enc = load_encoder(str(model_path), pooling=overrides.pop("pooling", "cls"), dropout=0.1)
+    enc = load_encoder(str(model_path), pooling=overrides.pop("pooling", "cls"), dropout=overrides.pop("dropout", 0.1),
+                       drophead=overrides.pop("drophead", 0.0))  # fmt: skip
     run_config = overrides.pop("run_config", {"model": str(model_path)})
     dataset = overrides.pop("dataset", None) or TextDataset(texts)
     kwargs = dict(
@@ -149,8 +150,10 @@ class InjectNaN(TrainerCallback):
             self.handle = model.embeddings.register_forward_hook(lambda m, i, o: o * float("nan"))
 
 
-def test_a_nan_loss_stops_training_with_step_and_batch_statistics(tiny_bert, sentences, tmp_path):
-    trainer, _ = make_trainer(tiny_bert, sentences[:64], tmp_path, max_steps=6, per_device_train_batch_size=8)
+@pytest.mark.parametrize("mini_batch_size", [None, 5])  # the uncached and the cached step
+def test_a_nan_loss_stops_training_with_step_and_batch_statistics(tiny_bert, sentences, tmp_path, mini_batch_size):
+    trainer, _ = make_trainer(tiny_bert, sentences[:64], tmp_path, max_steps=6, per_device_train_batch_size=8,
+                              mini_batch_size=mini_batch_size)  # fmt: skip
     trainer.add_callback(InjectNaN(at=3))
     with pytest.raises(TrainingDivergedError) as exc:
         trainer.train()
