@@ -14,7 +14,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     distributed             gather_with_grad for global-batch negatives                          < -
     chunking                the length-chunk planner of the forward pass                         < -
     checkpoints             which checkpoint-N folders are complete; the newest complete one     < -
-    preemption              SIGTERM/SIGINT: checkpoint at the next step on every rank, exit, resume command  < -
+    preemption              SIGTERM/SIGINT: checkpoint at the next step on every rank, exit, resume command  < checkpoints
     drophead                DropHead: whole attention heads dropped in training (forward pre-hooks)  < errors
     gradcache               the cached step (GradCache): mini-batches, RNG replay, cached gradients  < -
     summary                 seed_summary: mean and sample std over seeds                         < errors
@@ -46,7 +46,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     evaluation.download     verify and install downloaded benchmarks, the manifest               < atomic, errors, evaluation.datadir, evaluation.fetch, evaluation.sources
     evaluation              the evaluation package's public names                                < evaluation.common, evaluation.crosslingual, evaluation.lexical, evaluation.sts, evaluation.suite
     recipe                  the training recipe the entry scripts run, top to bottom (a little over 300 lines: every input check before training, then the steps in order)  < atomic, card, checkpoints, collator, config, curves, data, encoder, errors, evaluation.datadir, evaluation.sources, evaluation.sts, pairs, preemption, share, trainer
-    seeds                   one recipe trained with several seeds                                < atomic, card, errors, recipe, summary
+    seeds                   one recipe trained with several seeds                                < atomic, card, checkpoints, errors, recipe, summary
 """
 
 from .collator import MirrorCollator

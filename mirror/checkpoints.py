@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Sequence
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 INCOMPLETE_DIR = "incomplete"
@@ -99,3 +100,19 @@ def set_aside(folder: str | os.PathLike) -> Path:
         shutil.rmtree(dest)
     os.replace(folder, dest)
     return dest
+
+
+RESUME_LAST = ("last", "true", "1", "yes")  # what --resume_from_checkpoint accepts for the newest complete one
+
+
+def without_resume(argv: Sequence[str]) -> list[str]:
+    """argv less any `--resume_from_checkpoint X` / `--resume_from_checkpoint=X`."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--resume_from_checkpoint":
+            skip = True
+        elif not arg.startswith("--resume_from_checkpoint="):
+            kept.append(arg)
+    return kept

@@ -31,6 +31,8 @@ import torch
 import torch.distributed as dist
 from transformers import TrainerCallback
 
+from .checkpoints import without_resume
+
 logger = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -142,15 +144,7 @@ def agree_max(value: int, args) -> int:
 def resume_command(command: list[str] | None = None) -> str:
     """The command line that continues this run: the launch command (default: `launch_command()`), with
     `--resume_from_checkpoint last` in place of any earlier `--resume_from_checkpoint`."""
-    command = list(launch_command() if command is None else command)
-    kept, skip = [], False
-    for arg in command:
-        if skip:
-            skip = False
-        elif arg == "--resume_from_checkpoint":
-            skip = True
-        elif not arg.startswith("--resume_from_checkpoint="):
-            kept.append(arg)
+    kept = without_resume(launch_command() if command is None else command)
     return shlex.join([*kept, "--resume_from_checkpoint", "last"])
 
 

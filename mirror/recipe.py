@@ -26,7 +26,7 @@ from transformers import set_seed
 
 from .atomic import write_text
 from .card import DEV_RESULTS_NAME
-from .checkpoints import missing_parts, newest_complete, set_aside
+from .checkpoints import RESUME_LAST, missing_parts, newest_complete, set_aside
 from .collator import MirrorCollator
 from .config import LEVELS, DataArguments, MirrorArgumentParser, MirrorConfig, ModelArguments, resolved_config
 from .curves import TrainingCurves
@@ -150,7 +150,7 @@ def resolve_checkpoint(training_args: MirrorConfig) -> str | None:
     if value is None or value == "":
         return None
     only_model = training_args.save_only_model
-    if str(value).lower() in ("last", "true", "1", "yes"):
+    if str(value).lower() in RESUME_LAST:
         out = training_args.output_dir
         last, passed_over = newest_complete(out, only_model)
         if last is None:

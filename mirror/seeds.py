@@ -4,6 +4,9 @@ of your choice, and summarise mean ± std per benchmark (`mirror.summary.seed_su
 The paper reports the mean of three seeds. Each seed's run is an ordinary recipe run, so its folder holds
 `final/`, `dev_results.json`, `training_log.csv` and `training_curves.png`; a seed whose `final/` already exists is
 reused (not retrained) unless `--overwrite_output_dir` is given, so an interrupted series can be resumed.
+A preempted series prints its own command with `--resume_from_checkpoint last`: run again, each finished seed is
+reused, the interrupted one continues from its newest complete checkpoint, and a seed with no complete checkpoint
+(not started yet, or stopped before its first save) trains from the start.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pandas as pd
 
 from .atomic import atomic_write
 from .card import DEV_RESULTS_NAME
+from .checkpoints import RESUME_LAST, newest_complete, without_resume
 from .errors import ConfigError, DataError
 from .recipe import FINAL_DIR, parse_args, train
 from .summary import format_mean_std, seed_summary
@@ -65,6 +69,12 @@ def train_seeds(
         )
     if eval_command:
         _fill(eval_command, "x", "x", 0)  # a bad placeholder fails now, not after hours of training
+    resume = base.resume_from_checkpoint
+    if resume and str(resume).lower() not in RESUME_LAST:
+        raise ConfigError(
+            f"--resume_from_checkpoint {resume}: one checkpoint cannot serve several seeds; use "
+            "--resume_from_checkpoint last (each seed continues from its own newest complete checkpoint)"
+        )
     out = Path(base.output_dir)
     main_process = base.process_index == 0
     for seed in seeds:
@@ -72,7 +82,13 @@ def train_seeds(
         if (run_dir / FINAL_DIR).is_dir() and not base.overwrite_output_dir:
             logger.warning(f"seed {seed}: {run_dir / FINAL_DIR} exists, reusing it (--overwrite_output_dir retrains)")
             continue
-        model_args, data_args, training_args = parse_args([*argv, "--seed", str(seed), "--output_dir", str(run_dir)], level)
+        seed_argv = [*argv, "--seed", str(seed), "--output_dir", str(run_dir)]
+        if resume and newest_complete(run_dir, base.save_only_model)[0] is None:
+            seed_argv = [*without_resume(argv), "--seed", str(seed), "--output_dir", str(run_dir)]
+            if any(run_dir.glob("checkpoint-*")):  # only incomplete ones: nothing to continue from
+                seed_argv.append("--overwrite_output_dir")
+            logger.warning(f"seed {seed}: no complete checkpoint in {run_dir}, training it from the start")
+        model_args, data_args, training_args = parse_args(seed_argv, level)
         logger.warning(f"seed {seed}: training into {run_dir}")
         train(model_args, data_args, training_args)
         gc.collect()

@@ -1,14 +1,16 @@
 """Multi-seed summary: mean and sample std per benchmark, checked against values computed by hand."""
 
 import json
+import logging
 import math
+import shutil
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from mirror.errors import DataError
+from mirror.errors import ConfigError, DataError
 from mirror.summary import format_mean_std, seed_group, seed_summary
 
 from conftest import recipe_script
@@ -114,3 +116,40 @@ def test_summarize_script(tmp_path, capsys):
     summarize_seeds.main([str(tmp_path / "all.csv"), "--output", str(tmp_path / "summary.csv")])
     assert "72.00 ± 2.00" in capsys.readouterr().out
     assert pd.read_csv(tmp_path / "summary.csv", index_col=0).loc["runs/seed*/final", "STS12 std"] == pytest.approx(2.0)
+
+
+@pytest.mark.slow  # five short trainings, ~30 s
+def test_multi_seed_resumes_a_preempted_series(tiny_bert, tmp_path, caplog):
+    """After a preemption the series is run again with --resume_from_checkpoint last: the finished seed is reused,
+    the interrupted one continues from its newest complete checkpoint, one that never saved (or saved only an
+    incomplete checkpoint) trains from the start."""
+    multi_seed = recipe_script("multi_seed")
+    repo = Path(__file__).resolve().parents[1]
+    words = tmp_path / "words.txt"
+    words.write_text("\n".join((repo / "data" / "words" / "en.txt").read_text(encoding="utf-8").splitlines()[:48]))
+    out = tmp_path / "seeds"
+    flags = ["--level", "word", "--model_name_or_path", str(tiny_bert), "--train_file", str(words), "--output_dir",
+             str(out), "--per_device_train_batch_size", "8", "--max_steps", "3", "--save_strategy", "steps",
+             "--save_steps", "1", "--save_total_limit", "3", "--disable_tqdm", "true", "--report_to", "none",
+             "--stsb_dev_file", ""]  # fmt: skip
+    multi_seed.main(["--seeds", "1", "2", "3", *flags])
+    # what a preemption during seed 2 leaves: seed 1 finished, seed 2 at checkpoint-1 (checkpoint-2 half written),
+    # seed 3 with an incomplete first checkpoint
+    shutil.rmtree(out / "seed2" / "final")
+    shutil.rmtree(out / "seed2" / "checkpoint-3")
+    (out / "seed2" / "checkpoint-2" / "trainer_state.json").unlink()
+    shutil.rmtree(out / "seed3")
+    (out / "seed3" / "checkpoint-1").mkdir(parents=True)
+    (out / "seed3" / "checkpoint-1" / "model.safetensors").write_bytes(b"")
+    kept = (out / "seed1" / "final" / "model.safetensors").stat().st_mtime
+    with caplog.at_level(logging.WARNING, logger="mirror"):
+        multi_seed.main(["--seeds", "1", "2", "3", *flags, "--resume_from_checkpoint", "last"])
+    log = caplog.text
+    assert (out / "seed1" / "final" / "model.safetensors").stat().st_mtime == kept
+    assert "seed 1: " in log and "reusing it" in log
+    assert "passing over checkpoint-2" in log  # seed 2 continued from checkpoint-1
+    state = json.loads((out / "seed2" / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["global_step"] == 3 and (out / "seed2" / "final").is_dir()
+    assert "seed 3: no complete checkpoint" in log and (out / "seed3" / "final").is_dir()
+    with pytest.raises(ConfigError, match="one checkpoint cannot serve several seeds"):
+        multi_seed.main(["--seeds", "1", "2", *flags, "--resume_from_checkpoint", str(out / "seed2" / "checkpoint-1")])
