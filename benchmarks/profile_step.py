@@ -187,7 +187,8 @@ def categorize(prof, times: dict[str, float]) -> dict[str, float]:
             seconds["loss"] += self_s
     seconds["tokenization + collation"] = times["collate"]
     seconds["optimizer step (AdamW)"] = times["optimizer"]
-    seconds["Python and framework"] = sum(max(0.0, times[p] - profiled[p]) for p in ("forward", "loss", "backward"))
+    # signed: the rows then add up to the step exactly (negative only if the profiler counted another thread's ops)
+    seconds["Python and framework"] = sum(times[p] - profiled[p] for p in ("forward", "loss", "backward"))
     seconds["total"] = sum(times.values())
     return seconds
 
