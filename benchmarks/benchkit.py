@@ -25,16 +25,126 @@ from transformers import TrainerCallback
 RESULT_PREFIX = "BENCHMARK_RESULT "
 
 
-def matmul_peak_gflops(threads: int, size: int = 2048, repeats: int = 10) -> float:
-    """Measured fp32 matrix-product throughput of this machine at `threads` threads (the practical peak)."""
-    torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
+PRECISIONS = ("fp32", "bf16", "fp16")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+OOM_MESSAGES = ("can't allocate memory", "out of memory", "failed to allocate", "cannot allocate memory")
+
+
+def fast_precisions(device: str = "cpu") -> list[str]:
+    """The precisions this device runs matrix products natively in: fp32 always; on a CPU bf16 too where it has
+    AVX512-BF16 or AMX (`mirror.config.cpu_has_fast_bf16`, oneDNN's own test; without them a bf16 matmul is ~100 x
+    slower than fp32); on a CUDA GPU bf16 (where supported) and fp16, the tensor-core precisions."""
+    import mirror.config  # looked up at call time, so a test can monkeypatch cpu_has_fast_bf16
+
+    if device.startswith("cuda"):
+        return ["fp32"] + (["bf16"] if torch.cuda.is_bf16_supported() else []) + ["fp16"]
+    return ["fp32"] + (["bf16"] if mirror.config.cpu_has_fast_bf16() else [])
+
+
+def autocast(precision: str, device: str = "cpu"):
+    """The autocast context a run at `precision` trains or encodes under (none for fp32)."""
+    import contextlib
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.split(":")[0], dtype=DTYPES[precision])
+
+
+def encoder_gemm_shapes(config, rows: int = 2048) -> list[tuple[int, int, int]]:
+    """The (m, k, n) matrix products of one encoder layer's forward over `rows` tokens, from the model's config:
+    the attention projections (hidden x hidden; Q, K, V and the output), the feed-forward up (hidden x
+    intermediate) and down (intermediate x hidden) projections. MiniLM: 384x384, 384x1536, 1536x384."""
+    h, i = config.hidden_size, config.intermediate_size
+    return [(rows, h, h), (rows, h, i), (rows, i, h)]
+
+
+def encoder_gemm_flops(config, tokens: int) -> float:
+    """Forward FLOPs of the encoder layers' linear layers over `tokens` tokens (2 per multiply-add; x 3 for a
+    training step: the backward pass does twice the forward's products). The pooler and the embeddings excluded."""
+    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    return 2.0 * tokens * layers * (4 * h * h + 2 * h * i)
+
+
+def attention_flops(config, lengths: list[int]) -> float:
+    """Forward FLOPs of attention's two products (scores Q K^T and the weighted sum of V) for rows of these
+    lengths, each attending over its own tokens only (no padding)."""
+    return 2.0 * 2 * config.hidden_size * config.num_hidden_layers * sum(n * n for n in lengths)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def matmul_gflops(shape: tuple[int, int, int], precision: str = "fp32", device: str = "cpu", repeats: int = 5,
+                  seconds: float = 0.1) -> float:
+    """Dense (m x k) @ (k x n) throughput in GFLOP/s: the best of `repeats` windows of ~`seconds` each (the best,
+    not the mean: on a shared machine the other jobs only ever slow a window down)."""
+    m, k, n = shape
+    a = torch.randn(m, k, device=device, dtype=DTYPES[precision])
+    b = torch.randn(k, n, device=device, dtype=DTYPES[precision])
     for _ in range(3):
         a @ b
-    start = time.perf_counter()
+    _sync(device)
+    best = 0.0
     for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+        reps, start = 0, time.perf_counter()
+        while True:
+            a @ b
+            reps += 1
+            if reps % 4 == 0:
+                _sync(device)
+                elapsed = time.perf_counter() - start
+                if elapsed >= seconds:
+                    break
+        best = max(best, 2 * m * k * n * reps / elapsed / 1e9)
+    return best
+
+
+def matmul_peaks(precisions: list[str], shapes: list[tuple[int, int, int]], device: str = "cpu", repeats: int = 5,
+                 seconds: float = 0.1) -> dict[str, dict]:
+    """The measured peak of each precision on the encoder's own GEMM shapes: {precision: {"gflops": the best over
+    the shapes, "shapes": {shape: GFLOP/s}}}. A precision the device has no fast units for is refused
+    (ValueError): its "peak" would be a slow emulation, and % of it would flatter the run."""
+    fast = fast_precisions(device)
+    slow = [p for p in precisions if p not in fast]
+    if slow:
+        raise ValueError(f"no fast {', '.join(slow)} on this {device} (it has: {', '.join(fast)})")
+    peaks = {}
+    for precision in precisions:
+        per_shape = {shape: matmul_gflops(shape, precision, device, repeats, seconds) for shape in shapes}
+        peaks[precision] = {"gflops": max(per_shape.values()), "shapes": per_shape}
+    return peaks
+
+
+def describe_peaks(peaks: dict[str, dict]) -> str:
+    """One line per precision: its peak and each shape's best."""
+    lines = []
+    for precision, peak in peaks.items():
+        shapes = ", ".join(f"({m}x{k})@({k}x{n}) {g:.1f}" for (m, k, n), g in peak["shapes"].items())
+        lines.append(f"measured {precision} matmul peak {peak['gflops']:.1f} GFLOP/s (best of repeats; {shapes})")
+    return "\n".join(lines)
+
+
+def fit_exponent(sizes: list[float], values: list[float]) -> float:
+    """The slope of log(value) against log(size), least squares: values ~ size^slope."""
+    import numpy as np
+
+    if len(sizes) < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(sizes), np.log(values), 1)[0])
+
+
+def is_oom(err: BaseException) -> bool:
+    """Whether an exception is an allocation failure (under an address-space limit, torch raises RuntimeError)."""
+    return isinstance(err, MemoryError) or any(m in str(err).lower() for m in OOM_MESSAGES)
+
+
+def limit_address_space(gb: float) -> None:
+    """Cap this process's address space (RLIMIT_AS) at `gb`, so a probe past memory fails with an error it can
+    report instead of meeting the kernel's OOM killer."""
+    limit = int(gb * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def non_embedding_parameters(model: torch.nn.Module) -> int:
@@ -102,11 +212,13 @@ def run_worker(script: Path, args: list[str], env_extra: dict | None = None, tim
     raise RuntimeError(f"benchmark worker {args} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
 
 
-def peer_model(model_path: str, max_length: int, device: str = "cpu"):
-    """The peer's encoder: sentence-transformers' Transformer + mean (or the checkpoint's) pooling."""
+def peer_model(model_path: str, max_length: int, device: str = "cpu", dtype=None):
+    """The peer's encoder: sentence-transformers' Transformer + mean (or the checkpoint's) pooling; `dtype` (e.g.
+    torch.bfloat16) loads the weights in that type, sentence-transformers' own way to encode in low precision."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(model_path, device=device)
+    kwargs = {"model_kwargs": {"dtype": dtype}} if dtype is not None else {}
+    model = SentenceTransformer(model_path, device=device, **kwargs)
     model.max_seq_length = max_length
     return model
 
@@ -156,6 +268,37 @@ def peer_trainer(
     return SentenceTransformerTrainer(
         model=model, args=args, train_dataset=dataset, loss=loss, callbacks=callbacks or []
     )
+
+
+def mirror_trainer(
+    model_name: str,
+    texts: list[str],
+    output_dir: str,
+    batch_size: int,
+    level: dict,
+    max_steps: int,
+    precision: str = "fp32",
+    threads: int | None = None,
+    device: str = "cpu",
+    callbacks: list | None = None,
+):
+    """Mirror's recipe as the benchmarks time it: `MirrorTrainer` over `texts` with a level's settings (`level`:
+    mirror.config.level_settings(...): temperature, max_length, span_mask_len), mean pooling, dropout 0.1, seed 0,
+    bf16 autocast where `precision` is bf16. Returns (trainer, the encoder's model)."""
+    from mirror import MirrorCollator, MirrorConfig, MirrorTrainer, TextDataset, load_encoder
+
+    enc = load_encoder(model_name, pooling="mean", dropout=0.1)
+    config = MirrorConfig(
+        output_dir=output_dir, per_device_train_batch_size=batch_size, max_steps=max_steps, save_strategy="no",
+        report_to=[], logging_steps=10**6, disable_tqdm=True, temperature=level["temperature"], seed=0,
+        bf16=precision == "bf16", use_cpu=device == "cpu", cpu_threads=threads,
+    ).for_trainer(enc)  # fmt: skip
+    collator = MirrorCollator(enc.tokenizer, max_length=level["max_length"], span_mask_len=level["span_mask_len"], seed=0)
+    trainer = MirrorTrainer(
+        model=enc.model, args=config, train_dataset=TextDataset(texts), data_collator=collator,
+        processing_class=enc.tokenizer, callbacks=callbacks or [],
+    )  # fmt: skip
+    return trainer, enc.model
 
 
 class StepClock(TrainerCallback):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -30,11 +29,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchkit import StepClock, emit, max_rss_mb, run_worker
+from benchkit import StepClock, emit, is_oom, limit_address_space, max_rss_mb, run_worker
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parents[1]
-OOM_MESSAGES = ("can't allocate memory", "out of memory", "failed to allocate", "cannot allocate memory")
 
 
 def parse(argv=None):
@@ -54,10 +52,6 @@ def parse(argv=None):
     p.add_argument("--in_process", action="store_true", help="run the probes in this process, without a memory limit (tests)")
     p.add_argument("--worker", nargs=2, metavar=("MODE", "BATCH"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
-
-
-def is_oom(err: BaseException) -> bool:
-    return isinstance(err, MemoryError) or any(m in str(err).lower() for m in OOM_MESSAGES)
 
 
 def probe(mode: str, batch_size: int, args) -> dict:
@@ -99,8 +93,7 @@ def probe(mode: str, batch_size: int, args) -> dict:
 
 
 def worker(mode: str, batch_size: int, args) -> dict:
-    limit = int(args.memory_limit_gb * 2**30)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    limit_address_space(args.memory_limit_gb)
     try:
         return probe(mode, batch_size, args)
     except (MemoryError, RuntimeError) as err:

@@ -5,15 +5,25 @@ threads, through the same Hugging Face Trainer machinery; only the objective and
 Each measurement runs in a fresh worker process (clean peak memory), alternating mirror and the peer round after
 round, and reports the median seconds per step over the timed steps (after warm-up), sequences/s (rows encoded:
 2 per string for both), real (non-padding) tokens/s, peak resident memory, and achieved FLOP/s (6 x non-embedding
-parameters x real tokens for training, 2 x for encoding) against the machine's measured fp32 matmul peak.
+parameters x real tokens for training, 2 x for encoding) as % of the matmul peak of the precision the run used,
+measured here on the encoder's own GEMM shapes ((tokens x hidden) @ (hidden x hidden), (hidden x intermediate),
+(intermediate x hidden); `--peak_rows` tokens), the best of several short repeats.
+
+Precisions (`--precision`, default: every precision the machine runs fast): fp32, and bf16 where the CPU has
+AVX512-BF16 or AMX (mirror.config.cpu_has_fast_bf16) or on a GPU. In bf16, mirror trains with MirrorConfig
+bf16=True and the peer with its trainer's bf16=True (both bf16 autocast); to encode, the peer loads its weights in
+bf16 (`SentenceTransformer(..., model_kwargs={"dtype": torch.bfloat16})`, its own way) and mirror.encode runs
+under `torch.autocast("cpu", torch.bfloat16)` (mirror.encode has no precision option of its own here). A summary
+table gives the mirror / peer ratio at each precision.
 
     python benchmarks/train_speed.py                                     # all three: sentence, word, encode
     python benchmarks/train_speed.py --levels sentence --steps 10 --rounds 3
     python benchmarks/train_speed.py --encode_file PATH/sts-test.csv    # another STS-B file, e.g. the test split
+    python benchmarks/train_speed.py --precision fp32 bf16               # both precisions (where bf16 is fast)
 
 Defaults: packaged all-MiniLM-L6-v2, the shipped 10k sentences (batch 200, max length 50) and 10k English words
-(batch 200, max length 25), the shipped STS-B dev sentences to encode, fp32, all cores. On a GPU add
-`--device cuda --precision bf16`. Run from the repository root as `python benchmarks/train_speed.py`: it imports its
+(batch 200, max length 25), the shipped STS-B dev sentences to encode, every fast precision, all cores. On a
+GPU add `--device cuda`. Run from the repository root as `python benchmarks/train_speed.py`: it imports its
 sibling benchmarks/benchkit.py (install benchmarks/requirements.txt first).
 """
 
@@ -35,9 +45,15 @@ from benchkit import (
     RssPeak,
     StepClock,
     count_tokens,
+    DTYPES,
+    autocast,
+    describe_peaks,
     emit,
-    matmul_peak_gflops,
+    encoder_gemm_shapes,
+    fast_precisions,
+    matmul_peaks,
     max_rss_mb,
+    mirror_trainer,
     non_embedding_parameters,
     peer_model,
     peer_trainer,
@@ -51,6 +67,8 @@ LEVELS = {
     level: {"file": REPO / "data" / path, **level_settings(level)}  # the recipe's own settings per level
     for level, path in (("sentence", "sentences/en_stsb_train_10k.txt"), ("word", "words/en.txt"))
 }
+
+TIMED_PRECISIONS = ("fp32", "bf16")  # what both trainers take a flag for (benchkit.peer_trainer: bf16)
 
 
 def parse(argv=None):
@@ -67,13 +85,15 @@ def parse(argv=None):
     p.add_argument("--warmup", type=int, default=2, help="untimed steps before them")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds (mirror, peer, then peer, mirror, ...)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--precision", nargs="+", default=None, choices=list(TIMED_PRECISIONS),
+                   help="precisions to time (default: each of these this machine runs fast)")
+    p.add_argument("--peak_rows", type=int, default=2048, help="rows (tokens) of the matmul peak probe's shapes")
     p.add_argument("--device", default="cpu")
     p.add_argument("--max_strings", type=int, default=None, help="use only the first N strings (tiny runs)")
     p.add_argument("--output_csv", default=None, help="also write the table here")
     p.add_argument("--in_process", action="store_true",
                    help="run the contenders in this process (quick checks only: memory figures then mix them)")
-    p.add_argument("--worker", nargs=2, metavar=("IMPL", "LEVEL"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", nargs=3, metavar=("IMPL", "LEVEL", "PRECISION"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -91,7 +111,7 @@ def encode_sentences(path: str, limit: int | None) -> list[str]:
     return sents[:limit] if limit else sents
 
 
-def train_worker(impl: str, level: str, args) -> dict:
+def train_worker(impl: str, level: str, precision: str, args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
@@ -102,19 +122,8 @@ def train_worker(impl: str, level: str, args) -> dict:
     clock = StepClock()
     out = tempfile.mkdtemp(prefix=f"bench_{impl}_")
     if impl == "mirror":
-        from mirror import MirrorCollator, MirrorConfig, MirrorTrainer, TextDataset, load_encoder
-
-        enc = load_encoder(args.model, pooling="mean", dropout=0.1)
-        model = enc.model
-        config = MirrorConfig(
-            output_dir=out, per_device_train_batch_size=args.batch_size, max_steps=total, save_strategy="no",
-            report_to=[], logging_steps=10**6, disable_tqdm=True, temperature=cfg["temperature"], seed=0,
-            bf16=args.precision == "bf16", use_cpu=args.device == "cpu", cpu_threads=args.threads,
-        ).for_trainer(enc)
-        collator = MirrorCollator(enc.tokenizer, max_length=cfg["max_length"], span_mask_len=cfg["span_mask_len"], seed=0)
-        trainer = MirrorTrainer(
-            model=model, args=config, train_dataset=TextDataset(texts), data_collator=collator,
-            processing_class=enc.tokenizer, callbacks=[clock],
+        trainer, model = mirror_trainer(
+            args.model, texts, out, args.batch_size, cfg, total, precision, args.threads, args.device, [clock]
         )
     else:
         from mirror.hub import resolve_model_path
@@ -122,7 +131,7 @@ def train_worker(impl: str, level: str, args) -> dict:
         st = peer_model(resolve_model_path(args.model), cfg["max_length"], device=args.device)
         model = st_transformer(st)
         trainer = peer_trainer(
-            st, texts, out, args.batch_size, max_steps=total, seed=0, callbacks=[clock], bf16=args.precision == "bf16"
+            st, texts, out, args.batch_size, max_steps=total, seed=0, callbacks=[clock], bf16=precision == "bf16"
         )
     trainer.data_collator = count_tokens(trainer.data_collator, tokens)
     trainer.train()
@@ -132,6 +141,7 @@ def train_worker(impl: str, level: str, args) -> dict:
     return {
         "impl": impl,
         "level": level,
+        "precision": precision,
         "step_times": step_times,
         "tokens": timed_tokens,
         "rows_per_step": 2 * args.batch_size,
@@ -141,7 +151,7 @@ def train_worker(impl: str, level: str, args) -> dict:
     }
 
 
-def encode_worker(impl: str, args) -> dict:
+def encode_worker(impl: str, precision: str, args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
@@ -154,11 +164,15 @@ def encode_worker(impl: str, args) -> dict:
         enc = mirror.load_encoder(args.model, pooling="mean")
         enc.model.to(args.device)
         model = enc.model
-        run = lambda: mirror.encode(enc, sents, batch_size=args.encode_batch_size, show_progress_bar=False)
+        def run():
+            with autocast(precision, args.device):  # mirror.encode has no precision option here
+                return mirror.encode(enc, sents, batch_size=args.encode_batch_size, show_progress_bar=False)
+
         tok = enc.tokenizer
         max_len = enc.max_seq_length
     else:
-        st = peer_model(resolve_model_path(args.model), 256, device=args.device)
+        dtype = None if precision == "fp32" else DTYPES[precision]  # weights in bf16: the peer's own way
+        st = peer_model(resolve_model_path(args.model), 256, device=args.device, dtype=dtype)
         model = st_transformer(st)
         run = lambda: st.encode(sents, batch_size=args.encode_batch_size, convert_to_numpy=True, show_progress_bar=False)
         tok = st.tokenizer
@@ -173,7 +187,7 @@ def encode_worker(impl: str, args) -> dict:
         times.append(time.perf_counter() - start)
     memory.stop()
     return {
-        "impl": impl, "level": "encode", "times": times, "sentences": len(sents), "tokens": n_tokens,
+        "impl": impl, "level": "encode", "precision": precision, "times": times, "sentences": len(sents), "tokens": n_tokens,
         "params_nonemb": non_embedding_parameters(model), "peak_rss_mb": max_rss_mb(),
         "encode_rss_growth_mb": memory.growth_mb,
     }
@@ -217,40 +231,79 @@ def with_ratio(rows: list[dict], keys: list[str]) -> pd.DataFrame:
     return df
 
 
+def precisions_to_run(args) -> list[str]:
+    """The precisions asked for (default: all this machine runs fast), without those it has no fast units for:
+    each dropped one is said in one line."""
+    fast = [p for p in fast_precisions(args.device) if p in TIMED_PRECISIONS]
+    asked = args.precision or fast
+    if args.precision is None and "bf16" not in fast:
+        print(f"this {args.device} has no fast bf16 (no AVX512-BF16/AMX, or no bf16 GPU): fp32 only")
+    for p in asked:
+        if p not in fast:
+            print(f"--precision {p} skipped: this {args.device} has no fast {p} (it has: {', '.join(fast)})")
+    return [p for p in asked if p in fast]
+
+
+def precision_summary(tables: dict) -> pd.DataFrame:
+    """One row per (level, precision): mirror's and the peer's throughput and their ratio."""
+    rows = []
+    for (level, precision), df in tables.items():
+        col = "sentences/s" if level == "encode" else "sequences/s"
+        rows.append({"level": level, "precision": precision, "throughput": col, "mirror": df.loc["mirror", col],
+                     "peer": df.loc["peer", col], "mirror / peer": df.loc["mirror / peer", col]})
+    return pd.DataFrame(rows)
+
+
 def main(argv=None):
     import os
 
     args = parse(argv)
     args.threads = args.threads or len(os.sched_getaffinity(0))
     if args.worker:
-        impl, level = args.worker
-        emit(encode_worker(impl, args) if level == "encode" else train_worker(impl, level, args))
+        impl, level, precision = args.worker
+        emit(encode_worker(impl, precision, args) if level == "encode" else train_worker(impl, level, precision, args))
         return
     forwarded = [a for a in (argv if argv is not None else sys.argv[1:])]
-    peak = matmul_peak_gflops(args.threads)
-    print(f"machine: {os.cpu_count()} cores, {args.threads} threads, {args.device}, {args.precision}; "
-          f"measured fp32 matmul peak {peak:.1f} GFLOP/s; model {args.model}; {time.strftime('%Y-%m-%d')}\n")
+    import torch
+    from transformers import AutoConfig
+
+    from mirror.hub import resolve_model_path
+
+    torch.set_num_threads(args.threads)
+    precisions = precisions_to_run(args)
+    shapes = encoder_gemm_shapes(AutoConfig.from_pretrained(resolve_model_path(args.model)), args.peak_rows)
+    peaks = matmul_peaks(precisions, shapes, args.device)
+    print(f"machine: {os.cpu_count()} cores, {args.threads} threads, {args.device}, precisions {', '.join(precisions)}; "
+          f"model {args.model}; {time.strftime('%Y-%m-%d')}\n{describe_peaks(peaks)}\n")
     tables = {}
     for level in args.levels:
-        results = []
-        for r in range(args.rounds if level != "encode" else 1):
-            order = ("mirror", "peer") if r % 2 == 0 else ("peer", "mirror")
-            for impl in order:
-                if args.in_process:
-                    results.append(encode_worker(impl, args) if level == "encode" else train_worker(impl, level, args))
-                else:
-                    results.append(run_worker(HERE, forwarded + ["--worker", impl, level]))
-        if level == "encode":
-            df = with_ratio(summarize_encode(results, peak), ["sentences/s", "tokens/s", "peak RSS MB", "encode RSS growth MB", "GFLOP/s", "s/pass (median)"])
-            title = f"encoding ({results[0]['sentences']} STS-B sentences, batch {args.encode_batch_size})"
-        else:
-            df = with_ratio(summarize_train(results, peak), ["sequences/s", "tokens/s", "peak RSS MB", "train RSS growth MB", "GFLOP/s", "s/step (median)"])
-            title = (f"training, {level} recipe (batch {args.batch_size} strings = {2 * args.batch_size} rows, "
-                     f"max length {LEVELS[level]['max_length']}, {args.steps} timed steps x {args.rounds} rounds after {args.warmup} warm-up)")
-        tables[level] = df
-        print(f"## {title}\n\n{df.to_markdown(floatfmt='.3g')}\n", flush=True)
+        for precision in precisions:
+            peak = peaks[precision]["gflops"]
+            results = []
+            for r in range(args.rounds if level != "encode" else 1):
+                order = ("mirror", "peer") if r % 2 == 0 else ("peer", "mirror")
+                for impl in order:
+                    if args.in_process:
+                        results.append(encode_worker(impl, precision, args) if level == "encode"
+                                       else train_worker(impl, level, precision, args))
+                    else:
+                        results.append(run_worker(HERE, forwarded + ["--worker", impl, level, precision]))
+            if level == "encode":
+                df = with_ratio(summarize_encode(results, peak), ["sentences/s", "tokens/s", "peak RSS MB", "encode RSS growth MB", "GFLOP/s", "s/pass (median)"])
+                how = "mirror.encode under bf16 autocast, the peer's weights in bf16" if precision != "fp32" else "fp32"
+                title = f"encoding ({results[0]['sentences']} STS-B sentences, batch {args.encode_batch_size}), {how}"
+            else:
+                df = with_ratio(summarize_train(results, peak), ["sequences/s", "tokens/s", "peak RSS MB", "train RSS growth MB", "GFLOP/s", "s/step (median)"])
+                title = (f"training, {level} recipe, {precision} (batch {args.batch_size} strings = {2 * args.batch_size} rows, "
+                         f"max length {LEVELS[level]['max_length']}, {args.steps} timed steps x {args.rounds} rounds after {args.warmup} warm-up)")
+            tables[(level, precision)] = df
+            print(f"## {title}\n(% of matmul peak: of the {precision} peak, {peak:.1f} GFLOP/s)\n\n"
+                  f"{df.to_markdown(floatfmt='.3g')}\n", flush=True)
+    summary = precision_summary(tables)
+    print(f"## mirror / peer at each precision\n\n{summary.to_markdown(index=False, floatfmt='.3g')}\n")
     if args.output_csv:
-        pd.concat(tables, names=["level"]).to_csv(args.output_csv)
+        pd.concat(tables, names=["level", "precision"]).to_csv(args.output_csv)
+    return summary
 
 
 if __name__ == "__main__":

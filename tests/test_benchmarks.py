@@ -46,23 +46,120 @@ def markdown_rows(text: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
 
 
+def rows_of(table: pd.DataFrame, level: str, precision: str) -> pd.DataFrame:
+    """The (impl x column) table of one level and precision, in the CSV's row order."""
+    keep = (table.index.get_level_values(0) == level) & (table.index.get_level_values(1) == precision)
+    return table[keep].droplevel([0, 1])
+
+
 @pytest.mark.slow
 def test_train_speed_tiny(tiny_bert, tmp_path, capsys):
     out = tmp_path / "speed.csv"
-    benchmark_script("train_speed").main([
+    fast = benchmark_script("train_speed").fast_precisions()
+    summary = benchmark_script("train_speed").main([
         "--model", str(tiny_bert), "--levels", "sentence", "encode", "--steps", "2", "--warmup", "1", "--rounds", "1",
         "--batch_size", "8", "--max_strings", "40", "--output_csv", str(out), "--in_process", "--threads", threads(),
     ])  # fmt: skip
     printed = capsys.readouterr().out
     assert "measured fp32 matmul peak" in printed and "mirror / peer" in printed
-    table = pd.read_csv(out, index_col=[0, 1])
-    train = table.loc["sentence"]
-    assert list(train.index) == ["mirror", "peer", "mirror / peer"]
-    assert (train.loc[["mirror", "peer"], "sequences/s"] > 0).all() and (train.loc[["mirror", "peer"], "timed steps"] == 2).all()
-    ratio = train.loc["mirror", "sequences/s"] / train.loc["peer", "sequences/s"]
-    assert abs(train.loc["mirror / peer", "sequences/s"] - ratio) < 1e-9
-    enc = table.loc["encode"]
-    assert (enc.loc[["mirror", "peer"], "sentences/s"] > 0).all()
+    table = pd.read_csv(out, index_col=[0, 1, 2])
+    for precision in fast:  # default: every fast precision of this machine, each its own table
+        train = rows_of(table, "sentence", precision)
+        assert list(train.index) == ["mirror", "peer", "mirror / peer"]
+        assert (train.loc[["mirror", "peer"], "sequences/s"] > 0).all() and (train.loc[["mirror", "peer"], "timed steps"] == 2).all()
+        ratio = train.loc["mirror", "sequences/s"] / train.loc["peer", "sequences/s"]
+        assert abs(train.loc["mirror / peer", "sequences/s"] - ratio) < 1e-9
+        assert (train.loc[["mirror", "peer"], "% of matmul peak"] > 0).all()
+        enc = rows_of(table, "encode", precision)
+        assert (enc.loc[["mirror", "peer"], "sentences/s"] > 0).all()
+        assert f"measured {precision} matmul peak" in printed
+    assert [tuple(r) for r in summary[["level", "precision"]].values] == [(lv, p) for lv in ("sentence", "encode") for p in fast]
+    assert (summary["mirror / peer"] > 0).all()
+
+
+def test_train_speed_without_fast_bf16_reports_fp32_only(monkeypatch, capsys):
+    import mirror.config
+
+    script = benchmark_script("train_speed")
+    monkeypatch.setattr(mirror.config, "cpu_has_fast_bf16", lambda: False)
+    assert script.precisions_to_run(script.parse([])) == ["fp32"]
+    assert "has no fast bf16" in capsys.readouterr().out
+    assert script.precisions_to_run(script.parse(["--precision", "fp32", "bf16"])) == ["fp32"]
+    assert "--precision bf16 skipped" in capsys.readouterr().out
+    monkeypatch.setattr(mirror.config, "cpu_has_fast_bf16", lambda: True)
+    assert script.precisions_to_run(script.parse([])) == ["fp32", "bf16"]
+
+
+def test_matmul_peaks_per_precision_refuse_slow_bf16(monkeypatch):
+    """The peak probe measures each precision the machine has fast on the encoder's shapes, and refuses bf16
+    where the CPU has no AVX512-BF16/AMX."""
+    import mirror.config
+    from transformers import BertConfig
+
+    benchkit = benchmark_script("train_speed").matmul_peaks.__globals__  # benchkit's own globals
+    shapes = benchkit["encoder_gemm_shapes"](BertConfig(hidden_size=64, intermediate_size=256), rows=128)
+    assert shapes == [(128, 64, 64), (128, 64, 256), (128, 256, 64)]
+    fast = benchkit["fast_precisions"]()
+    peaks = benchkit["matmul_peaks"](fast, shapes, repeats=2, seconds=0.01)
+    assert list(peaks) == fast
+    for peak in peaks.values():
+        assert peak["gflops"] > 0 and peak["gflops"] == max(peak["shapes"].values()) and list(peak["shapes"]) == shapes
+    monkeypatch.setattr(mirror.config, "cpu_has_fast_bf16", lambda: False)
+    assert benchkit["fast_precisions"]() == ["fp32"]
+    with pytest.raises(ValueError, match="no fast bf16"):
+        benchkit["matmul_peaks"](["fp32", "bf16"], shapes, repeats=1, seconds=0.01)
+    assert list(benchkit["matmul_peaks"](["fp32"], shapes, repeats=1, seconds=0.01)) == ["fp32"]
+
+
+def test_fit_exponent_recovers_synthetic_slopes():
+    fit = benchmark_script("cost_sweep").fit_exponent
+    sizes = [100, 200, 400, 800]
+    assert abs(fit(sizes, [3.0 * s**1.5 for s in sizes]) - 1.5) < 1e-9
+    assert abs(fit(sizes, [0.2 * s for s in sizes]) - 1.0) < 1e-9
+    assert abs(fit([2500, 5000, 10000], [7.0, 7.0, 7.0])) < 1e-9
+
+
+def test_cost_sweep_tables_and_slopes_from_probe_results():
+    """The tables of the sweep from synthetic probe results: OOM rows stay in the table and out of the fits."""
+    script = benchmark_script("cost_sweep")
+    results = [
+        {"impl": impl, "batch": b, "corpus": None, "strings": 9000, "epoch_steps": 9000 // b,
+         "step_times": [k * b**1.2, k * b**1.2], "peak_rss_mb": 1000.0 + b}
+        for b in (100, 200, 400) for impl, k in (("mirror", 0.01), ("peer", 0.03))
+    ] + [{"impl": "mirror", "batch": 800, "corpus": None, "strings": 9000, "epoch_steps": 11,
+          "step_times": [0.01 * 800**1.2], "peak_rss_mb": 1800.0},
+         {"impl": "peer", "batch": 800, "corpus": None, "oom": True, "peak_rss_mb": 16000.0}]  # fmt: skip
+    corpus = [
+        {"impl": impl, "batch": 200, "corpus": n, "strings": n, "epoch_steps": n // 200, "step_times": [k], "peak_rss_mb": 1.0}
+        for n in (2500, 5000, 10000) for impl, k in (("mirror", 4.0), ("peer", 12.0))
+    ]  # fmt: skip
+    batch = script.batch_table(results)
+    assert list(batch["batch (strings)"]) == [100, 200, 400, 800] and list(batch["rows"]) == [200, 400, 800, 1600]
+    assert list(batch.columns) == ["batch (strings)", "rows", "mirror s/step", "mirror peak RSS GB", "peer s/step", "peer peak RSS GB"]
+    assert batch["peer s/step"].iloc[-1] == "OOM"
+    epochs = script.corpus_table(corpus, 200)
+    assert list(epochs["steps/epoch"]) == [12, 25, 50]
+    assert list(epochs["mirror s/epoch (est.)"]) == [48.0, 100.0, 200.0]
+    fits = script.slopes(batch, epochs, ["mirror", "peer"]).set_index("contender")
+    assert abs(fits.loc["mirror", "s/step vs batch"] - 1.2) < 1e-9 and abs(fits.loc["peer", "s/step vs batch"] - 1.2) < 1e-9
+    assert 0 < fits.loc["mirror", "peak RSS vs batch"] < 1
+    epoch_slope = script.fit_exponent([2500, 5000, 10000], [48.0, 100.0, 200.0])
+    assert abs(fits.loc["peer", "s/epoch vs corpus"] - epoch_slope) < 1e-9 and 1 < epoch_slope < 1.1
+
+
+@pytest.mark.slow
+def test_cost_sweep_tiny(tiny_bert, capsys):
+    batch, epochs, fits = benchmark_script("cost_sweep").main([
+        "--model", str(tiny_bert), "--batch_sizes", "4", "8", "--corpus_sizes", "40", "80", "--corpus_batch_size", "4",
+        "--steps", "1", "--warmup", "1", "--in_process", "--threads", threads(),
+    ])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "ESTIMATED" in printed and "measured exponents" in printed
+    for impl in ("mirror", "peer"):
+        assert (batch[f"{impl} s/step"].astype(float) > 0).all() and (batch[f"{impl} peak RSS GB"] > 0).all()
+        assert (epochs[f"{impl} s/epoch (est.)"] > 0).all()
+    assert list(epochs["steps/epoch"]) == [10, 20]
+    assert len(fits) == 2 and fits[["s/step vs batch", "s/epoch vs corpus"]].notna().all().all()
 
 
 @pytest.mark.slow
@@ -141,17 +238,48 @@ def test_chunking_tiny(tiny_bert, monkeypatch, capsys):
 @pytest.mark.slow
 def test_profile_step_tiny(tiny_bert, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
-    benchmark_script("profile_step").main(
+    script = benchmark_script("profile_step")
+    table = script.main(
         ["--model", str(tiny_bert), "--batch_size", "8", "--max_length", "16", "--top", "3", "--threads", threads()]
     )
     printed = capsys.readouterr().out
     headings = [line for line in printed.splitlines() if line.startswith("## ")]
-    assert [h.split(":")[0] for h in headings] == ["## mirror", "## peer (sentence-transformers MNRL)"]
+    assert [h.split(":")[0] for h in headings[:2]] == ["## mirror", "## peer (sentence-transformers MNRL)"]
     assert printed.count("collate ") == 2 and printed.count("% padding)") == 2
+    assert "measured fp32 matmul peak" in printed and "% of its roofline" in printed
+    assert list(table.index) == script.ROWS and list(table.columns) == ["mirror s/step", "peer s/step", "roofline s/step"]
+    for col in ("mirror s/step", "peer s/step"):
+        assert (table.loc[["tokenization + collation", "linear layers (GEMMs)", "attention", "optimizer step (AdamW)", "total"], col] > 0).all()
+        parts = table[col].drop("total").sum()
+        assert abs(parts - table.loc["total", col]) < 1e-9  # every profiled second in exactly one category
+    bound = table["roofline s/step"]
+    assert bound["linear layers (GEMMs)"] > 0 and bound["attention"] > 0
+    assert abs(bound["total"] - bound["linear layers (GEMMs)"] - bound["attention"]) < 1e-12
+    assert bound.drop(["linear layers (GEMMs)", "attention", "total"]).isna().all()
+
+
+def test_profile_step_refuses_bf16_without_fast_bf16(monkeypatch):
+    import mirror.config
+
+    monkeypatch.setattr(mirror.config, "cpu_has_fast_bf16", lambda: False)
+    with pytest.raises(SystemExit, match="no fast bf16"):
+        benchmark_script("profile_step").main(["--precision", "bf16"])
+
+
+def test_roofline_counts_the_encoder_flops():
+    from transformers import BertConfig
+
+    script = benchmark_script("profile_step")
+    config = BertConfig(hidden_size=4, intermediate_size=8, num_hidden_layers=2)
+    # per token and layer: 4 x (4 x 4) + 2 x (4 x 8) = 128 multiply-adds; x 2 FLOPs, x 2 layers
+    assert script.encoder_gemm_flops(config, 10) == 10 * 2 * 2 * 128
+    assert script.attention_flops(config, [3, 5]) == 2 * 2 * 4 * 2 * (9 + 25)
+    bound = script.roofline(config, [3, 5], peak_gflops=1e-6)  # 1 kFLOP/s
+    assert abs(bound["linear layers (GEMMs)"] - 3 * 8 * 512 / 1e3) < 1e-9 and bound["total"] > bound["attention"] > 0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["train_speed", "profile_step", "quality", "chunking"])
+@pytest.mark.parametrize("name", ["train_speed", "profile_step", "quality", "chunking", "cost_sweep"])
 def test_scripts_start_from_a_plain_command_line(name):
     """`python benchmarks/<name>.py` finds its sibling benchkit with no path set up (PYTHONPATH only picks this
     checkout's `mirror`)."""
@@ -191,3 +319,52 @@ def test_gradcache_tiny(tiny_bert, capsys):
     assert list(oom.iloc[0][["s/step", "peak RSS GB"]]) == ["OOM", "7.81 (at OOM)"]
     assert script.is_oom(RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"))
     assert not script.is_oom(RuntimeError("shape mismatch"))
+
+
+def test_quality_bf16_methods_train_with_bf16_and_report_the_difference(tmp_path):
+    quality = benchmark_script("quality")
+    commands = []
+    quality.train_mirror.__globals__["run"] = commands.append
+    args = quality.parse(["--output_dir", str(tmp_path)])
+    for method in ("mirror_sentence", "mirror_sentence_bf16", "mirror_word_bf16"):
+        quality.train_mirror(args, method, 1, tmp_path / method)
+    plain, sentence_bf16, word_bf16 = commands
+    assert "--bf16" not in plain
+    assert sentence_bf16[sentence_bf16.index("--bf16") + 1] == "true" and word_bf16[word_bf16.index("--bf16") + 1] == "true"
+    assert sentence_bf16[sentence_bf16.index("--config") + 1] == "recipes/configs/sentence_minilm.yaml"
+    assert word_bf16[word_bf16.index("--config") + 1] == "recipes/configs/word_minilm.yaml"
+    summary = pd.DataFrame(
+        {"n": [2, 2], "STS-B mean": [80.0, 79.5], "STS-B std": [0.3, 0.4], "sts avg mean": [77.0, 77.25], "sts avg std": [0.1, 0.2]},
+        index=["Mirror, sentence recipe", "Mirror, sentence recipe, bf16"],
+    )  # fmt: skip
+    diff = quality.bf16_differences(summary, ["mirror_sentence", "mirror_sentence_bf16"])
+    assert list(diff.columns) == ["STS-B", "sts avg"]
+    assert list(diff.loc["Mirror, sentence recipe, bf16: difference (bf16 - fp32)"]) == [-0.5, 0.25]
+    assert list(diff.loc["Mirror, sentence recipe, bf16: seed std, fp32"]) == [0.3, 0.1]
+    assert list(diff.loc["Mirror, sentence recipe, bf16: seed std, bf16"]) == [0.4, 0.2]
+    assert quality.bf16_differences(summary, ["mirror_sentence"]).empty  # no pair: no table
+
+
+@pytest.mark.slow
+def test_quality_bf16_tiny_in_process(tiny_bert, tmp_path, monkeypatch, capsys):
+    """mirror_sentence and mirror_sentence_bf16, one seed, tiny model: the bf16 difference table is printed and
+    saved (on a CPU without fast bf16 the recipe trains both in fp32: the table is still there)."""
+    monkeypatch.chdir(REPO)
+    data = tmp_path / "bench"
+    data.mkdir()
+    dev_lines = (REPO / "data" / "stsb" / "sts-dev.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (data / "sts-test.csv").write_text("".join(dev_lines[:60]), encoding="utf-8")
+    out = tmp_path / "quality"
+    benchmark_script("quality").main([
+        "--data_dir", str(data), "--output_dir", str(out), "--model", str(tiny_bert), "--seeds", "1",
+        "--methods", "mirror_sentence", "mirror_sentence_bf16", "--max_steps", "2", "--batch_size", "8",
+        "--max_train_samples", "32", "--suites", "sts",
+    ])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "bf16 against fp32" in printed
+    diff = pd.read_csv(out / "quality_bf16_difference.csv", index_col=0)
+    assert list(diff.index) == [f"Mirror, sentence recipe, bf16: {k}" for k in ("difference (bf16 - fp32)", "seed std, fp32", "seed std, bf16")]
+    assert list(diff.columns) == ["STS-B", "sts avg"]
+    summary = pd.read_csv(out / "quality_summary.csv", index_col=0)
+    expected = summary.loc["Mirror, sentence recipe, bf16", "STS-B mean"] - summary.loc["Mirror, sentence recipe", "STS-B mean"]
+    assert abs(diff.loc["Mirror, sentence recipe, bf16: difference (bf16 - fp32)", "STS-B"] - expected) < 1e-9
