@@ -7,7 +7,7 @@
 `MirrorArgumentParser.parse(argv)` reads `--config recipe.yaml` (its keys become defaults), then the other flags
 (which override the YAML). A YAML key or a flag that no dataclass knows is an error that names it.
 
-About 420 lines, most of them the fields' help texts (what `--help` prints) and the list of changed defaults;
+About 470 lines, most of them the fields' help texts (what `--help` prints) and the list of changed defaults;
 the logic is the validation in each `__post_init__`, `MirrorConfig.for_trainer` and the parser.
 """
 
@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
+from .encoder import cpu_has_fast_bf16  # noqa: F401 (imported from here too)
 from .errors import ConfigError
 from .hub import check_hub_settings
 from .st_format import POOLING_CHOICES, check_pooling  # noqa: F401 (POOLING_CHOICES: imported from here too)
@@ -365,16 +366,6 @@ def fused_adamw_supported(device_type: str) -> bool:
     if device_type == "cpu" and tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 4):
         return False
     return device_type in _get_fused_kernels_supported_devices()
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU runs bf16 matrix products natively (oneDNN's own test: AVX512-BF16 / AMX class)."""
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def _has_accelerator() -> bool:
