@@ -7,7 +7,7 @@
 `MirrorArgumentParser.parse(argv)` reads `--config recipe.yaml` (its keys become defaults), then the other flags
 (which override the YAML). A YAML key or a flag that no dataclass knows is an error that names it.
 
-About 420 lines, most of them the fields' help texts (what `--help` prints) and the list of changed defaults;
+About 490 lines, most of them the fields' help texts (what `--help` prints) and the list of changed defaults;
 the logic is the validation in each `__post_init__`, `MirrorConfig.for_trainer` and the parser.
 """
 
@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
+from .encoder import cpu_has_fast_bf16  # noqa: F401 (imported from here too)
 from .errors import ConfigError
 from .hub import check_hub_settings
 from .st_format import POOLING_CHOICES, check_pooling  # noqa: F401 (POOLING_CHOICES: imported from here too)
@@ -157,6 +158,8 @@ class MirrorConfig(TrainingArguments):
         overwrite_output_dir: allow training into a folder that already holds a finished encoder.
         forward_chunk_cost: padding removal (same maths): rows are sorted by length and encoded in the few chunks
             that minimise padded tokens + this many tokens per chunk; 0 = one padded forward.
+        freeze_token_embeddings: opt-in speed-up that changes results: the token-embedding table is not trained
+            (no dense (vocabulary x hidden) gradient and AdamW update each step); False = the paper's recipe.
         mini_batch_size: the cached step (GradCache): encode the 2N rows this many at a time, so the activations
             of only that many are in memory, for the exact loss and gradients of the whole batch (every row is
             encoded twice, once without gradients: a third more FLOPs, more time); None = off. See docs/training.md.
@@ -195,6 +198,11 @@ class MirrorConfig(TrainingArguments):
         output_dir trainer_output -> outputs/mirror.
         ddp_find_unused_parameters None (True for most models) -> False: the pooler, the only unused module, is
             frozen, so DDP need not search the graph for unused weights every step.
+        optim -> adamw_torch_fused wherever torch has a fused AdamW for the device (`fused_adamw_supported`; what
+            transformers >= 5 with torch >= 2.8 picks too, pinned here so older pairs get it), else adamw_torch: on
+            a 2-core CPU the fused step of MiniLM's 22.7M weights is ~5x faster than the foreach one
+            (docs/performance.md, "Optimisations tried"). It rounds differently from the unfused AdamW (same
+            weights to float tolerance, tests/test_trainer.py). An explicit --optim is kept.
     """
 
     temperature: float = field(default=0.04, metadata={"help": "InfoNCE temperature (0.04 sentences, 0.2 words)."})
@@ -218,6 +226,14 @@ class MirrorConfig(TrainingArguments):
             "help": "The 2N rows are sorted by length and encoded in the chunks, each cut to its own longest row, that "
             "minimise padded tokens + this many tokens per chunk (same embeddings, almost no padding; it prices one "
             "more forward call's fixed overhead); 0 = one padded forward."
+        },
+    )
+    freeze_token_embeddings: bool = field(
+        default=False,
+        metadata={
+            "help": "Do not train the token-embedding table (vocabulary x hidden; position and type embeddings still "
+            "train): no dense gradient or AdamW update of its rows each step. Faster (docs/performance.md, "
+            "'Optimisations tried') but CHANGES RESULTS: the paper trains every weight. Default: off."
         },
     )
     mini_batch_size: int | None = field(
@@ -272,6 +288,13 @@ class MirrorConfig(TrainingArguments):
     ddp_find_unused_parameters: bool | None = field(
         default=False, metadata={"help": "Every trained weight is used (the unused pooler is frozen): no search."}
     )
+    optim: str | None = field(
+        default=None,
+        metadata={
+            "help": "The optimizer (transformers' OptimizerNames). Default: adamw_torch_fused where torch has a "
+            "fused AdamW for the device (CPU and CUDA from torch 2.4), else adamw_torch."
+        },
+    )
 
     def __post_init__(self):
         if self.temperature <= 0:
@@ -297,6 +320,8 @@ class MirrorConfig(TrainingArguments):
         if self.max_seq_length is not None and self.max_seq_length < 2:
             raise ConfigError(f"--max_seq_length must be at least 2 tokens, got {self.max_seq_length}")
         check_hub_settings(self)
+        if self.optim is None:  # not given: the fused AdamW where this device has one
+            self.optim = "adamw_torch_fused" if fused_adamw_supported(self._optimizer_device()) else "adamw_torch"
         if not _has_accelerator():
             if self.fp16:
                 raise ConfigError("--fp16 needs a GPU; on the CPU use --bf16 (bf16 autocast) or full precision")
@@ -319,6 +344,16 @@ class MirrorConfig(TrainingArguments):
         except ValueError as err:  # TrainingArguments' own validation: still the user's setting
             raise ConfigError(str(err)) from err
 
+    def _optimizer_device(self) -> str:
+        """The device type the weights train on, before `TrainingArguments` sets the device up."""
+        if self.use_cpu or not _has_accelerator():
+            return "cpu"
+        import torch
+
+        accelerator = getattr(torch, "accelerator", None)
+        current = accelerator.current_accelerator() if accelerator is not None else None
+        return current.type if current is not None else "cuda"
+
     def for_trainer(self, encoder, run_config: dict | None = None) -> MirrorConfig:
         """The config a `MirrorTrainer` of `encoder` (a loaded `mirror.Encoder`) runs with: a copy with `pooling`
         and `max_seq_length` as the encoder resolved them, `run_config` to save beside the weights, and
@@ -330,14 +365,17 @@ class MirrorConfig(TrainingArguments):
         return args
 
 
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU runs bf16 matrix products natively (oneDNN's own test: AVX512-BF16 / AMX class)."""
+def fused_adamw_supported(device_type: str) -> bool:
+    """Whether `torch.optim.AdamW(fused=True)` runs on this device type ('cpu', 'cuda', ...) with this torch."""
     import torch
 
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:  # older torch: fused AdamW was CUDA-only before 2.4
+        return device_type == "cuda"
+    if device_type == "cpu" and tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 4):
         return False
+    return device_type in _get_fused_kernels_supported_devices()
 
 
 def _has_accelerator() -> bool:

@@ -145,3 +145,33 @@ def test_chunked_forward_gradients_match(tiny_bert, sentences):
         forward_pooled(enc.model, batch, "mean", chunk).pow(2).sum().backward()
         grads.append(enc.model.encoder.layer[0].attention.self.query.weight.grad.clone())
     assert torch.allclose(grads[0], grads[1], atol=1e-4)
+
+
+def test_encode_in_fp32_is_the_plain_padded_forward_and_bf16_is_opt_in(tiny_bert, sentences, monkeypatch, caplog):
+    enc = load_encoder(str(tiny_bert), pooling="mean")
+    texts = sentences[:12]
+    batch = enc.tokenizer(texts, padding=True, truncation=True, max_length=enc.max_seq_length, return_tensors="pt")
+    enc.model.eval()
+    with torch.no_grad():
+        expected = pool(enc.model(**batch).last_hidden_state, batch["attention_mask"], "mean").numpy()
+    fp32 = mirror.encode(enc, texts, batch_size=4)  # the default precision
+    np.testing.assert_allclose(fp32, expected, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr("mirror.encoder.cpu_has_fast_bf16", lambda: False)
+    assert np.array_equal(mirror.encode(enc, texts, batch_size=4, precision="auto"), fp32)  # no fast bf16: fp32
+    with caplog.at_level("WARNING", logger="mirror.encoder"):
+        assert np.array_equal(mirror.encode(enc, texts, batch_size=4, precision="bf16"), fp32)
+    assert "no native bf16" in caplog.text
+    monkeypatch.setattr("mirror.encoder.cpu_has_fast_bf16", lambda: True)
+    bf16 = mirror.encode(enc, texts, batch_size=4, precision="bf16")
+    assert bf16.dtype == np.float32 and not np.array_equal(bf16, fp32)  # autocast really ran
+    cos = (bf16 * fp32).sum(1) / np.linalg.norm(bf16, axis=1) / np.linalg.norm(fp32, axis=1)
+    assert cos.min() > 0.99
+    with pytest.raises(ConfigError, match="precision"):
+        mirror.encode(enc, texts, precision="fp16")
+
+
+def test_the_compiled_model_still_gets_one_embedding_lookup_per_batch(tiny_bert):
+    from mirror.encoder import _accepts_inputs_embeds
+
+    model = load_encoder(str(tiny_bert)).model
+    assert _accepts_inputs_embeds(model) and _accepts_inputs_embeds(torch.compile(model))  # compiles nothing yet

@@ -160,3 +160,38 @@ def test_a_nan_loss_stops_training_with_step_and_batch_statistics(tiny_bert, sen
     msg = str(exc.value)
     assert "the loss became nan at step 3" in msg and "16 rows x" in msg and "16 of 16 rows not finite" in msg
     assert "lower --learning_rate" in msg
+
+
+def test_the_default_optimizer_is_the_fused_adamw_and_steps_like_the_unfused_one(tiny_bert, sentences, tmp_path):
+    from transformers.training_args import OptimizerNames
+
+    from mirror.config import fused_adamw_supported
+
+    assert fused_adamw_supported("cpu")  # torch >= 2.4
+    assert MirrorConfig(output_dir=str(tmp_path), optim="adafactor").optim == OptimizerNames.ADAFACTOR  # kept
+    weights = {}
+    for optim in (None, "adamw_torch"):  # None: MirrorConfig's default
+        trainer, enc = make_trainer(tiny_bert, sentences[:16], tmp_path / str(optim), max_steps=1, pooling="mean",
+                                    **({} if optim is None else {"optim": optim}))  # fmt: skip
+        before = {n: p.detach().clone() for n, p in enc.model.named_parameters() if p.requires_grad}
+        trainer.train()
+        expected = OptimizerNames.ADAMW_TORCH_FUSED if optim is None else OptimizerNames.ADAMW_TORCH
+        assert trainer.args.optim == expected
+        assert bool(trainer.optimizer.defaults.get("fused")) == (optim is None)
+        weights[optim] = {n: p.detach().clone() for n, p in enc.model.named_parameters() if n in before}
+        assert all(not torch.equal(before[n], weights[optim][n]) for n in before)  # the step moved every weight
+    for name in weights[None]:  # one step at lr 1e-3: the same weights to float tolerance
+        torch.testing.assert_close(weights[None][name], weights["adamw_torch"][name], rtol=1e-5, atol=1e-6)
+
+
+def test_frozen_token_embeddings_are_opt_in_and_stay_put(tiny_bert, sentences, tmp_path):
+    trainer, enc = make_trainer(tiny_bert, sentences[:16], tmp_path, max_steps=2, pooling="mean",
+                                freeze_token_embeddings=True)  # fmt: skip
+    table = enc.model.get_input_embeddings().weight
+    before = {n: p.detach().clone() for n, p in enc.model.named_parameters()}
+    trainer.train()
+    assert not table.requires_grad and torch.equal(table.detach(), before["embeddings.word_embeddings.weight"])
+    assert not any(table is p for group in trainer.optimizer.param_groups for p in group["params"])
+    position = dict(enc.model.named_parameters())["embeddings.position_embeddings.weight"]
+    assert not torch.equal(position.detach(), before["embeddings.position_embeddings.weight"])  # still trained
+    assert MirrorConfig(output_dir=str(tmp_path / "d")).freeze_token_embeddings is False  # off by default

