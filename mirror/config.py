@@ -158,8 +158,6 @@ class MirrorConfig(TrainingArguments):
         overwrite_output_dir: allow training into a folder that already holds a finished encoder.
         forward_chunk_cost: padding removal (same maths): rows are sorted by length and encoded in the few chunks
             that minimise padded tokens + this many tokens per chunk; 0 = one padded forward.
-        freeze_token_embeddings: opt-in speed-up that changes results: the token-embedding table is not trained
-            (no dense (vocabulary x hidden) gradient and AdamW update each step); False = the paper's recipe.
         mini_batch_size: the cached step (GradCache): encode the 2N rows this many at a time, so the activations
             of only that many are in memory, for the exact loss and gradients of the whole batch (every row is
             encoded twice, once without gradients: a third more FLOPs, more time); None = off. See docs/training.md.
@@ -226,14 +224,6 @@ class MirrorConfig(TrainingArguments):
             "help": "The 2N rows are sorted by length and encoded in the chunks, each cut to its own longest row, that "
             "minimise padded tokens + this many tokens per chunk (same embeddings, almost no padding; it prices one "
             "more forward call's fixed overhead); 0 = one padded forward."
-        },
-    )
-    freeze_token_embeddings: bool = field(
-        default=False,
-        metadata={
-            "help": "Do not train the token-embedding table (vocabulary x hidden; position and type embeddings still "
-            "train): no dense gradient or AdamW update of its rows each step. Faster (docs/performance.md, "
-            "'Optimisations tried') but CHANGES RESULTS: the paper trains every weight. Default: off."
         },
     )
     mini_batch_size: int | None = field(

@@ -66,8 +66,6 @@ class MirrorTrainer(Trainer):
     (each mini-batch goes through `accelerator.backward`); it refuses FSDP, DeepSpeed, DataParallel and LOMO
     optimisers (`_check_cached_step`) and `--ddp_static_graph` (the config). docs/training.md has the list.
 
-    `args.freeze_token_embeddings` (opt-in; changes results) leaves the token-embedding table out of training.
-
     Every setting comes from `args`, a `MirrorConfig` built by `MirrorConfig.for_trainer(encoder, run_config)`:
     `args.pooling`, `args.max_seq_length` (written to the saved metadata) and `args.run_config` (saved as
     `mirror_config.json` next to the weights). The rank and world size are the config's (`args.process_index`,
@@ -94,8 +92,6 @@ class MirrorTrainer(Trainer):
                 "MirrorTrainer does not push to the Hub: share the final encoder after training (mirror.share), "
                 "and build the trainer's config with MirrorConfig.for_trainer, which turns push_to_hub off"
             )
-        if args.freeze_token_embeddings and model is not None:  # before the Trainer builds its optimizer
-            getattr(model, "module", model).get_input_embeddings().requires_grad_(False)
         super().__init__(model, args, **kw)
         if args.mini_batch_size is not None:
             self._check_cached_step()

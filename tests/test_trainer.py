@@ -182,16 +182,3 @@ def test_the_default_optimizer_is_the_fused_adamw_and_steps_like_the_unfused_one
         assert all(not torch.equal(before[n], weights[optim][n]) for n in before)  # the step moved every weight
     for name in weights[None]:  # one step at lr 1e-3: the same weights to float tolerance
         torch.testing.assert_close(weights[None][name], weights["adamw_torch"][name], rtol=1e-5, atol=1e-6)
-
-
-def test_frozen_token_embeddings_are_opt_in_and_stay_put(tiny_bert, sentences, tmp_path):
-    trainer, enc = make_trainer(tiny_bert, sentences[:16], tmp_path, max_steps=2, pooling="mean",
-                                freeze_token_embeddings=True)  # fmt: skip
-    table = enc.model.get_input_embeddings().weight
-    before = {n: p.detach().clone() for n, p in enc.model.named_parameters()}
-    trainer.train()
-    assert not table.requires_grad and torch.equal(table.detach(), before["embeddings.word_embeddings.weight"])
-    assert not any(table is p for group in trainer.optimizer.param_groups for p in group["params"])
-    position = dict(enc.model.named_parameters())["embeddings.position_embeddings.weight"]
-    assert not torch.equal(position.detach(), before["embeddings.position_embeddings.weight"])  # still trained
-    assert MirrorConfig(output_dir=str(tmp_path / "d")).freeze_token_embeddings is False  # off by default
