@@ -124,7 +124,7 @@ def bench_step(args) -> None:
     variants = {}
     setups = [("fused AdamW (default)", "fused", True), ("foreach AdamW", "foreach", True),
               ("fused, embedding table frozen", "fused", False)]
-    if args.only_embeddings:  # the two that decide --freeze_token_embeddings
+    if args.only_embeddings:  # the two that decide whether a frozen table pays (docs/performance.md, row b)
         setups = [setups[0], setups[2]]
     batches = None
     for name, kind, train_emb in setups:
