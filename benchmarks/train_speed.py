@@ -13,7 +13,7 @@ Precisions (`--precision`, default: every precision the machine runs fast): fp32
 AVX512-BF16 or AMX (mirror.config.cpu_has_fast_bf16) or on a GPU. In bf16, mirror trains with MirrorConfig
 bf16=True and the peer with its trainer's bf16=True (both bf16 autocast); to encode, the peer loads its weights in
 bf16 (`SentenceTransformer(..., model_kwargs={"dtype": torch.bfloat16})`, its own way) and mirror.encode runs
-under `torch.autocast("cpu", torch.bfloat16)` (mirror.encode has no precision option of its own here). A summary
+with `precision="bf16"` (bf16 autocast, pooling in fp32). A summary
 table gives the mirror / peer ratio at each precision.
 
     python benchmarks/train_speed.py                                     # all three: sentence, word, encode
@@ -46,7 +46,6 @@ from benchkit import (
     StepClock,
     count_tokens,
     DTYPES,
-    autocast,
     describe_peaks,
     emit,
     encoder_gemm_shapes,
@@ -164,9 +163,9 @@ def encode_worker(impl: str, precision: str, args) -> dict:
         enc = mirror.load_encoder(args.model, pooling="mean")
         enc.model.to(args.device)
         model = enc.model
-        def run():
-            with autocast(precision, args.device):  # mirror.encode has no precision option here
-                return mirror.encode(enc, sents, batch_size=args.encode_batch_size, show_progress_bar=False)
+        run = lambda: mirror.encode(  # bf16: autocast, pooling in fp32
+            enc, sents, batch_size=args.encode_batch_size, show_progress_bar=False, precision=precision
+        )
 
         tok = enc.tokenizer
         max_len = enc.max_seq_length
@@ -290,7 +289,7 @@ def main(argv=None):
                         results.append(run_worker(HERE, forwarded + ["--worker", impl, level, precision]))
             if level == "encode":
                 df = with_ratio(summarize_encode(results, peak), ["sentences/s", "tokens/s", "peak RSS MB", "encode RSS growth MB", "GFLOP/s", "s/pass (median)"])
-                how = "mirror.encode under bf16 autocast, the peer's weights in bf16" if precision != "fp32" else "fp32"
+                how = "mirror.encode(precision='bf16'): bf16 autocast; the peer's weights in bf16" if precision != "fp32" else "fp32"
                 title = f"encoding ({results[0]['sentences']} STS-B sentences, batch {args.encode_batch_size}), {how}"
             else:
                 df = with_ratio(summarize_train(results, peak), ["sequences/s", "tokens/s", "peak RSS MB", "train RSS growth MB", "GFLOP/s", "s/step (median)"])

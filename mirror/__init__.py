@@ -25,7 +25,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     collator                MirrorCollator: duplicate or pair, mask, tokenize once -> (2N, L) + string ids  < masking
     encoder                 Encoder, load_encoder, pool, forward_pooled, encode (and its precision), save_encoder (a little over 300 lines: encode's bf16 choice sits beside the forward it wraps)  < chunking, drophead, errors, hub, st_format
     modeling                deprecated alias of encoder and its neighbours, for one release      < chunking, encoder, hub, st_format
-    config                  the run's dataclasses and the YAML + CLI parser (about 490 lines: the fields' help texts and the changed defaults)  < encoder, errors, hub, st_format
+    config                  the run's dataclasses and the YAML + CLI parser (about 480 lines: the fields' help texts and the changed defaults)  < encoder, errors, hub, st_format
     card                    the model card from its template and facts (a little over 300 lines: one helper per card section)  < errors, hub, st_format
     share                   push the final encoder with its card: the recipe's step after training  < card, errors, hub
     curves                  TrainingCurves: training_log.csv and training_curves.png             < atomic

@@ -7,7 +7,7 @@
 `MirrorArgumentParser.parse(argv)` reads `--config recipe.yaml` (its keys become defaults), then the other flags
 (which override the YAML). A YAML key or a flag that no dataclass knows is an error that names it.
 
-About 490 lines, most of them the fields' help texts (what `--help` prints) and the list of changed defaults;
+About 480 lines, most of them the fields' help texts (what `--help` prints) and the list of changed defaults;
 the logic is the validation in each `__post_init__`, `MirrorConfig.for_trainer` and the parser.
 """
 
