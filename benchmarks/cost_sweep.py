@@ -192,7 +192,13 @@ def slopes(batch: pd.DataFrame, epochs: pd.DataFrame, impls: list[str]) -> pd.Da
 
 
 def markdown(df: pd.DataFrame) -> str:
-    return df.to_markdown(index=False, floatfmt=".3g")
+    """The table with 3 significant digits, also in a column that mixes numbers with "OOM"/"failed" (object
+    dtype, which floatfmt leaves alone)."""
+    shown = df.copy()
+    for col in shown.columns:
+        if shown[col].dtype == object:
+            shown[col] = [f"{v:.3g}" if isinstance(v, float) else v for v in shown[col]]
+    return shown.to_markdown(index=False, floatfmt=".3g")
 
 
 def main(argv=None):

@@ -137,6 +137,8 @@ def test_cost_sweep_tables_and_slopes_from_probe_results():
     assert list(batch["batch (strings)"]) == [100, 200, 400, 800] and list(batch["rows"]) == [200, 400, 800, 1600]
     assert list(batch.columns) == ["batch (strings)", "rows", "mirror s/step", "mirror peak RSS GB", "peer s/step", "peer peak RSS GB"]
     assert batch["peer s/step"].iloc[-1] == "OOM"
+    shown = script.markdown(batch)
+    assert "| OOM " in shown and f"{0.03 * 200**1.2:.3g}" in shown and f"{0.03 * 200**1.2!r}" not in shown  # 3 digits beside OOM
     epochs = script.corpus_table(corpus, 200)
     assert list(epochs["steps/epoch"]) == [12, 25, 50]
     assert list(epochs["mirror s/epoch (est.)"]) == [48.0, 100.0, 200.0]
