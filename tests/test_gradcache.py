@@ -102,9 +102,13 @@ def test_cached_step_equals_the_uncached_step_without_dropout(tiny_bert, sentenc
     assert len(trainer._batch_stats["pos_cos"]) == 2  # statistics recorded by both steps, for the log
 
 
-def test_cached_step_replays_dropout(tiny_bert, sentences, tmp_path):
+@pytest.mark.parametrize("randomness", [{"dropout": 0.1}, {"dropout": 0.0, "drophead": 0.5}], ids=["dropout", "drophead"])
+def test_cached_step_replays_the_random_masks(tiny_bert, sentences, tmp_path, randomness):
+    """Dropout and drophead draw their masks from torch's RNG: the second forward of each mini-batch must draw the
+    masks the first one drew. The reference encodes each mini-batch with gradients from the state the cached step
+    saved (the same seed, the same mini-batches in the same order)."""
     trainer, _ = make_trainer(tiny_bert, sentences[:16], tmp_path, pooling="mean", mini_batch_size=6,
-                              temperature=0.05)  # dropout 0.1
+                              temperature=0.05, **randomness)  # fmt: skip
     model, batch = trainer.model, batch_of(trainer, 16)
     model.train()
     trainer.current_gradient_accumulation_steps = 1
@@ -112,7 +116,7 @@ def test_cached_step_replays_dropout(tiny_bert, sentences, tmp_path):
     cached_loss = trainer.training_step(model, batch)
     cached = grads(model)
     model.zero_grad()
-    torch.manual_seed(3)  # the reference: each mini-batch encoded with gradients from the state the cached step saved
+    torch.manual_seed(3)
     groups = mini_batches(batch["attention_mask"], 6)
     parts = [forward_pooled(model, take_rows(batch, g), "mean", trainer.args.forward_chunk_cost) for g in groups]
     emb = torch.cat(parts)[torch.argsort(torch.cat(groups))]  # (32, H)
@@ -120,31 +124,7 @@ def test_cached_step_replays_dropout(tiny_bert, sentences, tmp_path):
     ref_loss.backward()
     assert cached_loss.item() == pytest.approx(ref_loss.item(), rel=1e-5)
     assert_same_grads(cached, grads(model))
-    torch.manual_seed(3)  # the assert can fail: one forward over all 32 rows draws other dropout masks
-    whole = info_nce_loss(*forward_pooled(model, batch, "mean", trainer.args.forward_chunk_cost).chunk(2), 0.05)
-    assert abs(whole.item() - ref_loss.item()) > 1e-4
-
-
-def test_cached_step_replays_drophead(tiny_bert, sentences, tmp_path):
-    """Drophead draws its head masks from torch's RNG too: the second forward of each mini-batch drops the heads
-    the first one dropped (dropout 0, so drophead is the only randomness)."""
-    trainer, _ = make_trainer(tiny_bert, sentences[:16], tmp_path, pooling="mean", mini_batch_size=6,
-                              temperature=0.05, dropout=0.0, drophead=0.5)  # fmt: skip
-    model, batch = trainer.model, batch_of(trainer, 16)
-    model.train()
-    trainer.current_gradient_accumulation_steps = 1
-    torch.manual_seed(4)
-    cached_loss = trainer.training_step(model, batch)
-    cached = grads(model)
-    model.zero_grad()
-    torch.manual_seed(4)
-    groups = mini_batches(batch["attention_mask"], 6)
-    parts = [forward_pooled(model, take_rows(batch, g), "mean", trainer.args.forward_chunk_cost) for g in groups]
-    ref_loss = info_nce_loss(*torch.cat(parts)[torch.argsort(torch.cat(groups))].chunk(2), 0.05)
-    ref_loss.backward()
-    assert cached_loss.item() == pytest.approx(ref_loss.item(), rel=1e-5)
-    assert_same_grads(cached, grads(model))
-    torch.manual_seed(4)  # can fail: without replay (one forward over all rows) other heads drop
+    torch.manual_seed(3)  # the assert can fail: one forward over all 32 rows draws other masks
     whole = info_nce_loss(*forward_pooled(model, batch, "mean", trainer.args.forward_chunk_cost).chunk(2), 0.05)
     assert abs(whole.item() - ref_loss.item()) > 1e-4
 
