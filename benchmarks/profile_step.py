@@ -65,10 +65,10 @@ PHASE = "phase: "
 CATEGORY_CALLERS = {
     "optimizer step (AdamW)": ("Optimizer.step",),
     "embedding gradient": ("embedding_dense_backward", "EmbeddingBackward"),
-    "attention": ("scaled_dot_product", "ScaledDotProduct", "SoftmaxBackward", "aten::softmax", "aten::_softmax",
+    "attention": ("mirror::attention", "scaled_dot_product", "ScaledDotProduct", "SoftmaxBackward", "aten::softmax", "aten::_softmax",
                   "aten::bmm", "BmmBackward", "aten::matmul", "UnsafeViewBackward"),
     "linear layers (GEMMs)": ("aten::linear", "aten::addmm", "aten::mm", "AddmmBackward", "MmBackward"),
-    "dropout": ("aten::dropout", "aten::native_dropout", "NativeDropoutBackward", "aten::bernoulli"),
+    "dropout": ("mirror::dropout", "aten::dropout", "aten::native_dropout", "NativeDropoutBackward", "aten::bernoulli"),
 }
 ROWS = ["tokenization + collation", "linear layers (GEMMs)", "attention", "dropout", "embedding gradient", "loss",
         "optimizer step (AdamW)", "other ops", "Python and framework", "total"]
@@ -86,6 +86,8 @@ def parse(argv=None):
                    help="bf16: autocast, refused where the CPU has no AVX512-BF16/AMX")
     p.add_argument("--peak_rows", type=int, default=2048, help="rows (tokens) of the matmul peak probe's shapes")
     p.add_argument("--only", choices=["mirror", "peer"], default=None)
+    p.add_argument("--fast_dropout", action=argparse.BooleanOptionalAction, default=True,
+                   help="mirror's dropout masks from mirror.fast_dropout, as the recipe's default (--no-fast_dropout: torch's)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--top", type=int, default=12, help="top operators printed per contender (0: none)")
     return p.parse_args(argv)
@@ -103,7 +105,7 @@ def timed(label, fn, times):
 def mirror_setup(args, texts):
     """Mirror's step over `texts` as the trainer runs it (length chunks, one embedding lookup): a function that
     runs one step and returns (phase times, real tokens, tokens run through the encoder)."""
-    enc = mirror.load_encoder(args.model, pooling="mean", dropout=0.1)
+    enc = mirror.load_encoder(args.model, pooling="mean", dropout=0.1, fast_dropout=args.fast_dropout)
     model = enc.model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-5, weight_decay=0.01)
     collator = MirrorCollator(enc.tokenizer, max_length=args.max_length, span_mask_len=args.span_mask_len, seed=0)

@@ -1,6 +1,6 @@
 """Run configuration: three dataclasses and a YAML + command-line parser.
 
-* `ModelArguments`: which encoder to start from, its dropout, drophead and attention kernel.
+* `ModelArguments`: which encoder to start from, its dropout (and how CPU masks are drawn), drophead and attention kernel.
 * `DataArguments`: where the training strings come from and how they are augmented.
 * `MirrorConfig(TrainingArguments)`: the Trainer's arguments with Mirror-BERT's defaults.
 
@@ -63,6 +63,15 @@ class ModelArguments:
     )
     attn_implementation: str | None = field(
         default=None, metadata={"help": "Attention kernel passed to from_pretrained ('sdpa', 'eager', ...)."}
+    )
+    fast_dropout: bool = field(
+        default=True,
+        metadata={
+            "help": "On CPU, draw dropout masks 4 elements per 64-bit random word instead of torch's per-element "
+            "bernoulli, in the hidden layers and (with the default sdpa kernel) in attention: the same keep "
+            "probability to 1/131072 and the same expectation, another random stream (mirror.fast_dropout). "
+            "GPUs keep torch's kernels. --fast_dropout false: torch's nn.Dropout and sdpa."
+        },
     )
 
     def __post_init__(self):

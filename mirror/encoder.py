@@ -27,6 +27,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 from .chunking import plan_chunks, split_chunks
 from .drophead import apply_drophead
 from .errors import ConfigError, ModelLoadError
+from .fast_dropout import apply_fast_dropout
 from .hub import hub_endpoint, hub_offline, hub_reachable, metadata_dir, resolve_model_path
 from .st_format import POOLING_CHOICES, check_pooling, read_max_seq_length, read_pooling, write_encoder_metadata
 
@@ -175,6 +176,7 @@ def load_encoder(
     device: str | torch.device | None = None,
     max_seq_length: int | None = None,
     drophead: float = 0.0,
+    fast_dropout: bool = False,
 ) -> Encoder:
     """Load a checkpoint (local folder, model package or Hub id) as an `Encoder`.
 
@@ -184,6 +186,8 @@ def load_encoder(
     dropout: None keeps the checkpoint's dropout; a number sets every dropout probability in the config.
     drophead > 0: whole attention heads are dropped in training with this probability (`mirror.drophead`: forward
     pre-hooks on this process's model only; nothing of it is saved with the weights).
+    fast_dropout: draw CPU dropout masks 4 per 64-bit random word, in the hidden layers and in attention
+    (`mirror.fast_dropout`; the training recipe's default, `--fast_dropout`); GPUs keep torch's kernels.
     The pooler of BERT-like models is kept in the weights but frozen: the embedding is taken before it.
     """
     path = resolve_model_path(name_or_path)
@@ -213,6 +217,8 @@ def load_encoder(
         raise _load_error(name_or_path, err, hub_reason) from err
     if not callable(getattr(model, "get_input_embeddings", None)) or model.get_input_embeddings() is None:
         raise ModelLoadError(f"--model_name_or_path {name_or_path}: {type(model).__name__} takes no token input")
+    if fast_dropout:
+        apply_fast_dropout(model)
     if drophead:
         apply_drophead(model, drophead)
     pooler = getattr(model, "pooler", None)

@@ -221,6 +221,7 @@ def train(
         pooling=training_args.pooling,
         dropout=model_args.dropout,
         drophead=model_args.drophead,
+        fast_dropout=model_args.fast_dropout,
         attn_implementation=model_args.attn_implementation,
         max_seq_length=training_args.max_seq_length,
     )

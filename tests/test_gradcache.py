@@ -102,9 +102,10 @@ def test_cached_step_equals_the_uncached_step_without_dropout(tiny_bert, sentenc
     assert len(trainer._batch_stats["pos_cos"]) == 2  # statistics recorded by both steps, for the log
 
 
-@pytest.mark.parametrize("randomness", [{"dropout": 0.1}, {"dropout": 0.0, "drophead": 0.5}], ids=["dropout", "drophead"])
+@pytest.mark.parametrize("randomness", [{"dropout": 0.1}, {"dropout": 0.1, "fast_dropout": True}, {"dropout": 0.0, "drophead": 0.5}],
+                         ids=["dropout", "fast_dropout", "drophead"])
 def test_cached_step_replays_the_random_masks(tiny_bert, sentences, tmp_path, randomness):
-    """Dropout and drophead draw their masks from torch's RNG: the second forward of each mini-batch must draw the
+    """Dropout (torch's and mirror.fast_dropout's) and drophead draw their masks from torch's RNG: the second forward of each mini-batch must draw the
     masks the first one drew. The reference encodes each mini-batch with gradients from the state the cached step
     saved (the same seed, the same mini-batches in the same order)."""
     trainer, _ = make_trainer(tiny_bert, sentences[:16], tmp_path, pooling="mean", mini_batch_size=6,

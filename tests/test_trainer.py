@@ -15,7 +15,7 @@ from mirror.trainer import MirrorTrainer
 
 def make_trainer(model_path, texts, tmp_path, **overrides):
     enc = load_encoder(str(model_path), pooling=overrides.pop("pooling", "cls"), dropout=overrides.pop("dropout", 0.1),
-                       drophead=overrides.pop("drophead", 0.0))  # fmt: skip
+                       drophead=overrides.pop("drophead", 0.0), fast_dropout=overrides.pop("fast_dropout", False))  # fmt: skip
     run_config = overrides.pop("run_config", {"model": str(model_path)})
     dataset = overrides.pop("dataset", None) or TextDataset(texts)
     kwargs = dict(

@@ -1,0 +1,121 @@
+"""Dropout on CPU at the cost of its random numbers, not of torch's per-element bernoulli.
+
+Dropout is Mirror-BERT's feature augmentation, and on a CPU its mask generation is the largest operator of a bf16
+training step after the matrix products (docs/performance.md, "Where a step goes"): torch draws every mask
+element on its own from the Mersenne twister (`aten::bernoulli_`, 5-8 ns per element on the 2-core AMD EPYC;
+the vectorised MKL path is taken on Intel CPUs only), and on a CPU the dropout inside
+`scaled_dot_product_attention` also sends bf16 attention through an fp32 math path. `apply_fast_dropout(model)`
+changes two things in this process's model, for training only:
+
+  * every `nn.Dropout` becomes a `FastDropout` (a subclass: same `p`, same `train()`/`eval()`), whose mask is
+    drawn 4 elements per 64-bit random word: `keep = int16 < t - 32768`, t = round((1 - p) * 65536), the kept
+    elements scaled by 65536 / t (in bf16, rounded per element as torch's dropout rounds). The keep probability is t / 65536 (within 1/131072 of 1 - p) and the
+    expectation of every element is unchanged, exactly as with torch's dropout; the random stream is torch's
+    (seeded runs repeat, and `mirror.gradcache` replays it), only the draw differs from `nn.Dropout`'s;
+  * the self-attention of models that take transformers' attention interface (BERT, RoBERTa, XLM-R, MiniLM,
+    ELECTRA, ... with the default 'sdpa') runs `attention_forward`: in training with attention dropout on a CPU,
+    scores = Q K^T * scale + mask, softmax in fp32, the same fast dropout on the probabilities, then P V, with
+    the products in the autocast dtype; everything else (eval, no dropout, GPU tensors) is transformers'
+    own sdpa call, bit for bit.
+
+On a GPU both fall back to torch's fused dropout kernels. Nothing is written into the weights or the saved
+config (transformers does not save `_attn_implementation`): a saved encoder is a plain checkpoint.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.profiler import record_function
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+ATTENTION = "mirror_fast_dropout"  # the name registered with transformers' attention and mask interfaces
+
+
+def keep_threshold(p: float) -> int:
+    """t of the keep test `uniform 16-bit integer < t` (out of 65536) for dropout probability p."""
+    return min(65536, max(1, round((1.0 - p) * 65536)))
+
+
+def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device=None) -> torch.Tensor:
+    """Boolean mask of shape `shape`, True (kept) with probability keep_threshold(p) / 65536, from ceil(n / 4)
+    64-bit words of torch's random generator (each word's four int16 lanes are four elements)."""
+    n = 1
+    for size in shape:
+        n *= int(size)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)  # full 64-bit range
+    return words.view(torch.int16)[:n].view(shape) < (keep_threshold(p) - 32768)  # int16 uniform on [-32768, 32767]
+
+
+def dropout_mask(shape: torch.Size | tuple[int, ...], p: float, dtype: torch.dtype, device=None) -> torch.Tensor:
+    """Multipliers of shape `shape`: 0 for a dropped element, 65536 / t for a kept one (t = keep_threshold(p))."""
+    return keep_mask(shape, p, device).to(dtype).mul_(65536.0 / keep_threshold(p))
+
+
+def fast_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    """`nn.functional.dropout(x, p, training)` with the mask of `keep_mask` on CPU tensors. In fp32/fp64 the kept
+    elements are multiplied by the scale in one product with `dropout_mask`; in bf16/fp16, as torch's dropout
+    does, by x * keep, then * scale rounded per element (a bf16 mask could not hold the scale exactly)."""
+    if not training or p == 0.0 or x.device.type != "cpu":
+        return nn.functional.dropout(x, p, training)
+    with record_function("mirror::dropout"):  # the profiler's label (benchmarks/profile_step.py); ~1 us otherwise
+        if x.dtype in (torch.float32, torch.float64):
+            return x * dropout_mask(x.shape, p, x.dtype, x.device)
+        return (x * keep_mask(x.shape, p, x.device)).mul_(65536.0 / keep_threshold(p))
+
+
+class FastDropout(nn.Dropout):
+    """`nn.Dropout` whose CPU masks come from `dropout_mask`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fast_dropout(x, self.p, self.training)
+
+
+def attention_forward(module, query, key, value, attention_mask, scaling=None, dropout: float = 0.0, **kwargs):
+    """transformers' attention interface: (B, heads, L, d) query, key, value -> ((B, L, heads, d), None)."""
+    if dropout == 0.0 or not module.training or query.device.type != "cpu":
+        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
+    with record_function("mirror::attention"):
+        return _attention(query, key, value, attention_mask, query.size(-1) ** -0.5 if scaling is None else scaling, dropout)
+
+
+def _attention(query, key, value, attention_mask, scaling: float, dropout: float):
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, heads, L, L), the autocast dtype
+    if attention_mask is not None:  # sdpa_mask's boolean mask (True = attend) or an additive float mask
+        if attention_mask.dtype == torch.bool:
+            attention_mask = torch.zeros(attention_mask.shape, dtype=torch.float32, device=query.device).masked_fill_(
+                ~attention_mask, torch.finfo(torch.float32).min
+            )
+        scores = scores + attention_mask
+    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)
+    context = torch.matmul(fast_dropout(probs, dropout), value)  # (B, heads, L, d)
+    return context.transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register(ATTENTION, attention_forward)
+AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+
+
+def apply_fast_dropout(model: nn.Module) -> dict[str, object]:
+    """Swap `model`'s `nn.Dropout` modules for `FastDropout` and, where its attention is transformers' 'sdpa',
+    switch it to `attention_forward`. Returns {"modules": number swapped, "attention": name now in use}.
+    Idempotent; a model with any other attention kernel (eager, flash, a custom one) keeps it."""
+    swapped = 0
+    for parent in model.modules():
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Dropout:
+                fast = FastDropout(child.p, child.inplace)
+                fast.train(child.training)
+                setattr(parent, name, fast)
+                swapped += 1
+    config = getattr(model, "config", None)
+    attention = getattr(config, "_attn_implementation", None)
+    if attention == "sdpa" and callable(getattr(model, "set_attn_implementation", None)):
+        try:
+            model.set_attn_implementation(ATTENTION)
+            attention = ATTENTION
+        except (ValueError, ImportError):  # a model that does not take the attention interface keeps sdpa
+            pass
+    return {"modules": swapped, "attention": attention}
