@@ -9,13 +9,14 @@ For every seed it trains, from the same base model on the same strings:
   * on request, variants: one padded forward (mirror_sentence_nochunk), drophead 0.2 and no dropout
     (mirror_sentence_drophead: recipes/configs/sentence_minilm_drophead.yaml), bf16 autocast training
     (mirror_sentence_bf16, mirror_word_bf16: their recipe with `--bf16 true`; on a CPU without AVX512-BF16/AMX
-    the recipe warns and trains in fp32)
+    the recipe warns and trains in fp32), torch's dropout instead of mirror.fast_dropout (mirror_sentence_torch_dropout,
+    mirror_word_torch_dropout: their recipe with `--fast_dropout false`)
   * the peer on the same sentences and on the same words: sentence-transformers' MultipleNegativesRankingLoss over
     (string, string) pairs, dropout as the only augmentation (unsupervised SimCSE), with Mirror's optimiser settings
 then evaluates the base model and every encoder with the evaluation suite (STS, word similarity, cross-lingual)
 on the benchmarks under --data_dir, and prints one table of mean ± std (sample std) per benchmark and average.
-With a bf16 method and its fp32 method both run, it also prints their difference (bf16 mean - fp32 mean) per
-benchmark beside each one's seed-to-seed std (saved as quality_bf16_difference.csv).
+With a variant (bf16, torch dropout) and the method it varies both run, it also prints their difference (variant
+mean - reference mean) per benchmark beside each one's seed-to-seed std (saved as quality_differences.csv).
 The default --data_dir is the folder `python eval/download_benchmarks.py` fills ($MIRROR_BENCHMARK_DATA, else
 ~/.cache/mirror/benchmarks). Run from the repository root as `python benchmarks/quality.py`: it imports its sibling
 benchmarks/benchkit.py (install benchmarks/requirements.txt first).
@@ -29,6 +30,8 @@ benchmarks/benchkit.py (install benchmarks/requirements.txt first).
         --methods mirror_sentence mirror_sentence_drophead --suites sts            # drophead vs plain dropout
     python benchmarks/quality.py --output_dir outputs/quality_bf16 --seeds 1 \
         --methods mirror_sentence mirror_sentence_bf16 mirror_word mirror_word_bf16  # bf16 against fp32
+    python benchmarks/quality.py --output_dir outputs/quality_dropout --seeds 1 --suites sts lexical \
+        --methods mirror_sentence mirror_sentence_torch_dropout mirror_word mirror_word_torch_dropout  # dropout masks
 
 Finished runs are reused (a run folder with final/ is not retrained), so an interrupted benchmark resumes.
 """
@@ -61,9 +64,17 @@ METHODS = {
     "mirror_sentence_drophead": ("sentence", "Mirror, sentence recipe, drophead 0.2 instead of dropout"),
     "mirror_sentence_bf16": ("sentence", "Mirror, sentence recipe, bf16"),
     "mirror_word_bf16": ("word", "Mirror, word recipe, bf16"),
+    "mirror_sentence_torch_dropout": ("sentence", "Mirror, sentence recipe, torch dropout"),
+    "mirror_word_torch_dropout": ("word", "Mirror, word recipe, torch dropout"),
 }
-# methods trained in bf16 autocast (--bf16 true) -> the fp32 method they are compared with
-BF16_OF = {"mirror_sentence_bf16": "mirror_sentence", "mirror_word_bf16": "mirror_word"}
+# variants: method -> (the method it varies, the flags it adds to that method's command, (its name, the varied
+# method's name) in the difference table)
+VARIANTS = {
+    "mirror_sentence_bf16": ("mirror_sentence", ["--bf16", "true"], ("bf16", "fp32")),
+    "mirror_word_bf16": ("mirror_word", ["--bf16", "true"], ("bf16", "fp32")),
+    "mirror_sentence_torch_dropout": ("mirror_sentence", ["--fast_dropout", "false"], ("torch dropout", "fast dropout")),
+    "mirror_word_torch_dropout": ("mirror_word", ["--fast_dropout", "false"], ("torch dropout", "fast dropout")),
+}
 # methods that train on positive pairs: name -> (recipe, the training dictionary under --data_dir)
 PAIRS = {
     "mirror_word_en-de_pairs": (
@@ -121,8 +132,8 @@ def train_mirror(args, method: str, seed: int, out: Path) -> None:
         cmd += ["--max_train_samples", str(args.max_train_samples)]
     if method == "mirror_sentence_nochunk":
         cmd += ["--forward_chunk_cost", "0"]
-    if method in BF16_OF:
-        cmd += ["--bf16", "true"]
+    if method in VARIANTS:
+        cmd += VARIANTS[method][1]
     run(cmd)
 
 
@@ -204,18 +215,18 @@ def summarize(args, scores: pd.DataFrame, finals: dict[str, list[Path]]) -> tupl
     return summary, format_mean_std(summary)
 
 
-def bf16_differences(summary: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
-    """For each bf16 method run beside its fp32 method: per benchmark, bf16 mean - fp32 mean, and each one's
-    seed-to-seed sample std (NaN with one seed). Rows: '<bf16 label>: ...'; empty without such a pair."""
+def variant_differences(summary: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+    """For each variant run beside the method it varies: per benchmark, variant mean - reference mean, and each
+    one's seed-to-seed sample std (NaN with one seed). Rows: '<variant label>: ...'; empty without such a pair."""
     benchmarks = [c[: -len(" mean")] for c in summary.columns if c.endswith(" mean")]
     rows = {}
-    for bf16, fp32 in BF16_OF.items():
-        if bf16 not in methods or fp32 not in methods:
+    for variant, (reference, _, (name, ref_name)) in VARIANTS.items():
+        if variant not in methods or reference not in methods:
             continue
-        low, full = METHODS[bf16][1], METHODS[fp32][1]
-        rows[f"{low}: difference (bf16 - fp32)"] = {b: summary.loc[low, f"{b} mean"] - summary.loc[full, f"{b} mean"] for b in benchmarks}
-        rows[f"{low}: seed std, fp32"] = {b: summary.loc[full, f"{b} std"] for b in benchmarks}
-        rows[f"{low}: seed std, bf16"] = {b: summary.loc[low, f"{b} std"] for b in benchmarks}
+        low, full = METHODS[variant][1], METHODS[reference][1]
+        rows[f"{low}: difference ({name} - {ref_name})"] = {b: summary.loc[low, f"{b} mean"] - summary.loc[full, f"{b} mean"] for b in benchmarks}
+        rows[f"{low}: seed std, {ref_name}"] = {b: summary.loc[full, f"{b} std"] for b in benchmarks}
+        rows[f"{low}: seed std, {name}"] = {b: summary.loc[low, f"{b} std"] for b in benchmarks}
     return pd.DataFrame.from_dict(rows, orient="index", columns=benchmarks)
 
 
@@ -234,11 +245,11 @@ def main(argv=None):
     print(f"\nQuality, {len(args.seeds)} seed(s) {args.seeds}, mean ± sample std; base {args.model}; "
           f"benchmarks under {args.data_dir}\n")
     print(display.to_markdown())
-    differences = bf16_differences(summary, list(finals))
+    differences = variant_differences(summary, list(finals))
     if len(differences):
-        differences.to_csv(out / "quality_bf16_difference.csv")
-        print(f"\nbf16 against fp32 (difference of the means; seed std NaN with one seed: run several --seeds to "
-              f"compare the difference with the seed-to-seed spread)\n\n{differences.to_markdown(floatfmt='.2f')}")
+        differences.to_csv(out / "quality_differences.csv")
+        print(f"\nvariants against the method they vary (difference of the means; seed std NaN with one seed: run "
+              f"several --seeds to compare the difference with the seed-to-seed spread)\n\n{differences.to_markdown(floatfmt='.2f')}")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ changes two things in this process's model, for training only:
 
   * every `nn.Dropout` becomes a `FastDropout` (a subclass: same `p`, same `train()`/`eval()`), whose mask is
     drawn 4 elements per 64-bit random word: `keep = int16 < t - 32768`, t = round((1 - p) * 65536), the kept
-    elements scaled by 65536 / t (in bf16, rounded per element as torch's dropout rounds). The keep probability is t / 65536 (within 1/131072 of 1 - p) and the
-    expectation of every element is unchanged, exactly as with torch's dropout; the random stream is torch's
-    (seeded runs repeat, and `mirror.gradcache` replays it), only the draw differs from `nn.Dropout`'s;
+    elements scaled by 65536 / t (in bf16 rounded per element, as torch's dropout rounds). The keep probability
+    is t / 65536 (within 1/131072 of 1 - p) and the expectation of every element is unchanged, as with torch's
+    dropout; the random stream is torch's (seeded runs repeat, and `mirror.gradcache` replays it), only the draw
+    differs from `nn.Dropout`'s. `inplace=True` is not honoured (the output is a new tensor); p = 1 is torch's;
   * the self-attention of models that take transformers' attention interface (BERT, RoBERTa, XLM-R, MiniLM,
     ELECTRA, ... with the default 'sdpa') runs `attention_forward`: in training with attention dropout on a CPU,
     scores = Q K^T * scale + mask, softmax in fp32, the same fast dropout on the probabilities, then P V, with
@@ -58,7 +59,7 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tens
     """`nn.functional.dropout(x, p, training)` with the mask of `keep_mask` on CPU tensors. In fp32/fp64 the kept
     elements are multiplied by the scale in one product with `dropout_mask`; in bf16/fp16, as torch's dropout
     does, by x * keep, then * scale rounded per element (a bf16 mask could not hold the scale exactly)."""
-    if not training or p == 0.0 or x.device.type != "cpu":
+    if not training or p == 0.0 or p >= 1.0 or x.device.type != "cpu":
         return nn.functional.dropout(x, p, training)
     with record_function("mirror::dropout"):  # the profiler's label (benchmarks/profile_step.py); ~1 us otherwise
         if x.dtype in (torch.float32, torch.float64):

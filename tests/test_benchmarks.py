@@ -324,15 +324,17 @@ def test_gradcache_tiny(tiny_bert, capsys):
     assert not script.is_oom(RuntimeError("shape mismatch"))
 
 
-def test_quality_bf16_methods_train_with_bf16_and_report_the_difference(tmp_path):
+def test_quality_variants_train_with_their_flag_and_report_the_difference(tmp_path):
     quality = benchmark_script("quality")
     commands = []
     quality.train_mirror.__globals__["run"] = commands.append
     args = quality.parse(["--output_dir", str(tmp_path)])
-    for method in ("mirror_sentence", "mirror_sentence_bf16", "mirror_word_bf16"):
+    for method in ("mirror_sentence", "mirror_sentence_bf16", "mirror_word_bf16", "mirror_word_torch_dropout"):
         quality.train_mirror(args, method, 1, tmp_path / method)
-    plain, sentence_bf16, word_bf16 = commands
-    assert "--bf16" not in plain
+    plain, sentence_bf16, word_bf16, word_torch = commands
+    assert "--bf16" not in plain and "--fast_dropout" not in plain  # the recipe's defaults: fp32, fast dropout
+    assert word_torch[word_torch.index("--fast_dropout") + 1] == "false" and "--bf16" not in word_torch
+    assert word_torch[word_torch.index("--config") + 1] == "recipes/configs/word_minilm.yaml"
     assert sentence_bf16[sentence_bf16.index("--bf16") + 1] == "true" and word_bf16[word_bf16.index("--bf16") + 1] == "true"
     assert sentence_bf16[sentence_bf16.index("--config") + 1] == "recipes/configs/sentence_minilm.yaml"
     assert word_bf16[word_bf16.index("--config") + 1] == "recipes/configs/word_minilm.yaml"
@@ -340,12 +342,12 @@ def test_quality_bf16_methods_train_with_bf16_and_report_the_difference(tmp_path
         {"n": [2, 2], "STS-B mean": [80.0, 79.5], "STS-B std": [0.3, 0.4], "sts avg mean": [77.0, 77.25], "sts avg std": [0.1, 0.2]},
         index=["Mirror, sentence recipe", "Mirror, sentence recipe, bf16"],
     )  # fmt: skip
-    diff = quality.bf16_differences(summary, ["mirror_sentence", "mirror_sentence_bf16"])
+    diff = quality.variant_differences(summary, ["mirror_sentence", "mirror_sentence_bf16"])
     assert list(diff.columns) == ["STS-B", "sts avg"]
     assert list(diff.loc["Mirror, sentence recipe, bf16: difference (bf16 - fp32)"]) == [-0.5, 0.25]
     assert list(diff.loc["Mirror, sentence recipe, bf16: seed std, fp32"]) == [0.3, 0.1]
     assert list(diff.loc["Mirror, sentence recipe, bf16: seed std, bf16"]) == [0.4, 0.2]
-    assert quality.bf16_differences(summary, ["mirror_sentence"]).empty  # no pair: no table
+    assert quality.variant_differences(summary, ["mirror_sentence"]).empty  # no pair: no table
 
 
 @pytest.mark.slow
@@ -364,8 +366,8 @@ def test_quality_bf16_tiny_in_process(tiny_bert, tmp_path, monkeypatch, capsys):
         "--max_train_samples", "32", "--suites", "sts",
     ])  # fmt: skip
     printed = capsys.readouterr().out
-    assert "bf16 against fp32" in printed
-    diff = pd.read_csv(out / "quality_bf16_difference.csv", index_col=0)
+    assert "variants against the method they vary" in printed and "difference (bf16 - fp32)" in printed
+    diff = pd.read_csv(out / "quality_differences.csv", index_col=0)
     assert list(diff.index) == [f"Mirror, sentence recipe, bf16: {k}" for k in ("difference (bf16 - fp32)", "seed std, fp32", "seed std, bf16")]
     assert list(diff.columns) == ["STS-B", "sts avg"]
     summary = pd.read_csv(out / "quality_summary.csv", index_col=0)
