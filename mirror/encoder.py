@@ -126,9 +126,11 @@ def forward_pooled(
     so every process must make the same number of calls. The trainer passes a function that turns this process's
     chunk count into the count all processes use (the largest); chunks are split to reach it.
 
-    The token embeddings are looked up once for the whole batch and passed to each chunk as `inputs_embeds`, so
-    the backward pass builds the (vocabulary x hidden) gradient of the embedding table once, not once per chunk
-    (for MiniLM that is a 47 MB zero-fill per chunk).
+    The token embeddings are looked up once, for the chunks' tokens side by side, and each chunk gets its part as
+    `inputs_embeds` (a view): the backward pass builds the (vocabulary x hidden) gradient of the embedding table
+    once, not once per chunk (for MiniLM a 47 MB zero-fill per chunk), and joins the chunks' gradients in one
+    concatenation. (Slicing each chunk out of one (B, L, H) lookup instead zero-fills a (B, L, H) gradient per
+    chunk: 29 MB per chunk for 400 sentence rows, 0.34 s of a bf16 step in a profile.)
 
     A batch's `string_ids` (the collator's ids of the rows' strings, for the loss) is not a model input: ignored.
     """
@@ -139,15 +141,17 @@ def forward_pooled(
     if plan is None or agreed == 1:
         return pool(model(**inputs).last_hidden_state, inputs["attention_mask"], pooling)  # (B, H)
     order, sorted_lengths, chunk_bounds = plan
-    if "input_ids" in inputs and _accepts_inputs_embeds(model):
-        embed = getattr(model, "module", model).get_input_embeddings()
-        inputs["inputs_embeds"] = embed(inputs.pop("input_ids"))  # (B, L, H), one lookup for all chunks
-    chunks = []
+    subs = []
     for start, end in split_chunks(chunk_bounds, agreed):
         idx = order[start:end]  # (c,)
         width = sorted_lengths[start]  # the chunk's longest row
-        sub = {k: v[idx, :width] for k, v in inputs.items()}  # each (c, width[, H])
-        chunks.append(pool(model(**sub).last_hidden_state, sub["attention_mask"], pooling))  # (c, H)
+        subs.append({k: v[idx, :width] for k, v in inputs.items()})  # each (c, width)
+    if "input_ids" in inputs and _accepts_inputs_embeds(model):
+        embed = getattr(model, "module", model).get_input_embeddings()
+        flat = embed(torch.cat([sub["input_ids"].reshape(-1) for sub in subs]))  # (chunk tokens, H): one lookup
+        for sub, part in zip(subs, flat.split([sub["input_ids"].numel() for sub in subs])):
+            sub["inputs_embeds"] = part.view(*sub.pop("input_ids").shape, -1)  # (c, width, H), a view
+    chunks = [pool(model(**sub).last_hidden_state, sub["attention_mask"], pooling) for sub in subs]  # each (c, H)
     return torch.cat(chunks)[torch.argsort(order)]  # (B, H) back in input order
 
 

@@ -143,8 +143,23 @@ def test_chunked_forward_gradients_match(tiny_bert, sentences):
     for chunk in (0, 100):
         enc.model.zero_grad()
         forward_pooled(enc.model, batch, "mean", chunk).pow(2).sum().backward()
-        grads.append(enc.model.encoder.layer[0].attention.self.query.weight.grad.clone())
-    assert torch.allclose(grads[0], grads[1], atol=1e-4)
+        grads.append([enc.model.encoder.layer[0].attention.self.query.weight.grad.clone(),
+                      enc.model.get_input_embeddings().weight.grad.clone()])  # fmt: skip
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(*grads))
+
+
+def test_the_chunks_tokens_are_looked_up_once_side_by_side(tiny_bert, sentences):
+    """One embedding call per chunked forward, over the chunks' own tokens only (not the padded (B, L) batch,
+    whose slices would each get a zero-filled (B, L, H) gradient in the backward)."""
+    from mirror.chunking import chunked_tokens
+
+    enc = load_encoder(str(tiny_bert), pooling="mean", dropout=0.0)
+    batch = MirrorCollator(enc.tokenizer, max_length=50, span_mask_len=5)(sentences[:24])
+    calls = []
+    enc.model.get_input_embeddings().register_forward_hook(lambda m, args, out: calls.append(args[0].shape))
+    forward_pooled(enc.model, batch, "mean", 100)
+    tokens, _ = chunked_tokens(batch["attention_mask"], 100)
+    assert calls == [torch.Size([tokens])] and tokens < batch["input_ids"].numel()
 
 
 def test_encode_in_fp32_is_the_plain_padded_forward_and_bf16_is_opt_in(tiny_bert, sentences, monkeypatch, caplog):
