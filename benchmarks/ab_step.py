@@ -119,46 +119,21 @@ def _train_step(model, opt, batch, temperature: float, chunk_cost: int = 256) ->
     opt.zero_grad(set_to_none=True)
 
 
-def bench_step(args) -> None:
-    from mirror import load_encoder
-
-    variants = {}
-    setups = [("fused AdamW (default)", "fused", True), ("foreach AdamW", "foreach", True),
-              ("fused, embedding table frozen", "fused", False)]
-    if args.only_embeddings:  # the two that decide whether a frozen table pays (docs/performance.md, row b)
-        setups = [setups[0], setups[2]]
-    batches = None
-    for name, kind, train_emb in setups:
-        enc = load_encoder(args.model, pooling="mean", dropout=0.1)
-        model = enc.model.train()
-        model.get_input_embeddings().weight.requires_grad_(train_emb)
-        if batches is None:
-            batches, _, cfg = _batches(enc, args.level, args.steps)
-        opt = _adamw(_param_groups(model), kind)
-        _train_step(model, opt, batches[0], cfg["temperature"])  # warm-up
-
-        def run(model=model, opt=opt):
-            for batch in batches:
-                _train_step(model, opt, batch, cfg["temperature"])
-
-        variants[name] = run
-    print(f"training step, {args.level} level, batch 200 (400 rows), fp32, {args.threads} threads, s/step:")
-    _report(_alternate(variants, args.repeats, per=len(batches)))
-
-
-def bench_dropout(args) -> None:
-    """torch's nn.Dropout and sdpa against mirror.fast_dropout (the recipe's default), same batches and seed."""
+def _step_variants(args, setups: list[tuple[str, dict, str, bool]]) -> tuple[dict, int]:
+    """One model per setup (name, load_encoder options, AdamW kind, embedding table trained), the same
+    `args.steps` batches for all, `args.precision` (bf16: autocast); returns ({name: one timed pass}, batches)."""
     import contextlib
 
     from mirror import load_encoder
 
     variants, batches = {}, None
-    for name, fast in (("torch dropout", False), ("mirror.fast_dropout (default)", True)):
-        enc = load_encoder(args.model, pooling="mean", dropout=0.1, fast_dropout=fast)
+    for name, load_kwargs, kind, train_emb in setups:
+        enc = load_encoder(args.model, pooling="mean", dropout=0.1, **load_kwargs)
         model = enc.model.train()
+        model.get_input_embeddings().weight.requires_grad_(train_emb)
         if batches is None:
             batches, _, cfg = _batches(enc, args.level, args.steps)
-        opt = _adamw(_param_groups(model), "fused")
+        opt = _adamw(_param_groups(model), kind)
 
         def run(model=model, opt=opt):
             with torch.autocast("cpu", dtype=torch.bfloat16) if args.precision == "bf16" else contextlib.nullcontext():
@@ -168,7 +143,24 @@ def bench_dropout(args) -> None:
         run()  # warm-up
         variants[name] = run
     print(f"training step, {args.level} level, batch 200 (400 rows), {args.precision}, {args.threads} threads, s/step:")
-    _report(_alternate(variants, args.repeats, per=len(batches)))
+    return variants, len(batches)
+
+
+def bench_step(args) -> None:
+    setups = [("fused AdamW (default)", {}, "fused", True), ("foreach AdamW", {}, "foreach", True),
+              ("fused, embedding table frozen", {}, "fused", False)]
+    if args.only_embeddings:  # the two that decide whether a frozen table pays (docs/performance.md, row b)
+        setups = [setups[0], setups[2]]
+    variants, per = _step_variants(args, setups)
+    _report(_alternate(variants, args.repeats, per=per))
+
+
+def bench_dropout(args) -> None:
+    """torch's nn.Dropout and sdpa against mirror.fast_dropout (the recipe's default), same batches and seed."""
+    setups = [("torch dropout", {"fast_dropout": False}, "fused", True),
+              ("mirror.fast_dropout (default)", {"fast_dropout": True}, "fused", True)]
+    variants, per = _step_variants(args, setups)
+    _report(_alternate(variants, args.repeats, per=per))
 
 
 def bench_collate(args) -> None:

@@ -3,8 +3,9 @@
 Dropout is Mirror-BERT's feature augmentation, and on a CPU its mask generation is the largest operator of a bf16
 training step after the matrix products (docs/performance.md, "Where a step goes"): torch draws every mask
 element on its own from the Mersenne twister (`aten::bernoulli_`, 5-8 ns per element on the 2-core AMD EPYC;
-the vectorised MKL path is taken on Intel CPUs only), and on a CPU the dropout inside
-`scaled_dot_product_attention` also sends bf16 attention through an fp32 math path. `apply_fast_dropout(model)`
+torch's `bernoulli_scalar_cpu_` takes its vectorised MKL path on Intel CPUs only), and on a CPU the dropout inside
+`scaled_dot_product_attention` also sends bf16 attention through its math path, which computes in fp32 (its
+output matches an fp32 computation cast to bf16 to 2e-3, a bf16 one to only 2e-2). `apply_fast_dropout(model)`
 changes two things in this process's model, for training only:
 
   * every `nn.Dropout` becomes a `FastDropout` (a subclass: same `p`, same `train()`/`eval()`), whose mask is
