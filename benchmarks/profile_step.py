@@ -4,6 +4,7 @@ the same batch of strings.
     python benchmarks/profile_step.py                       # packaged MiniLM, 200 shipped sentences, fp32
     python benchmarks/profile_step.py --precision bf16      # bf16 autocast (where the CPU has AVX512-BF16/AMX)
     python benchmarks/profile_step.py --chunk 0             # mirror with one padded forward, for comparison
+    python benchmarks/profile_step.py --no-packed_forward   # mirror with the padded length chunks (not packed)
     python benchmarks/profile_step.py --train_file data/words/en.txt --max_length 25 --span_mask_len 0   # words
 
 For each contender it loads the model once, runs one warm-up step and profiles the next (collation, forward, loss,
@@ -57,6 +58,7 @@ from mirror.chunking import chunked_tokens
 from mirror.collator import MirrorCollator
 from mirror.data import load_corpus
 from mirror.encoder import forward_pooled
+from mirror.packing import packing_reason
 from mirror.hub import resolve_model_path
 from mirror.losses import info_nce_loss
 
@@ -86,6 +88,8 @@ def parse(argv=None):
                    help="bf16: autocast, refused where the CPU has no AVX512-BF16/AMX")
     p.add_argument("--peak_rows", type=int, default=2048, help="rows (tokens) of the matmul peak probe's shapes")
     p.add_argument("--only", choices=["mirror", "peer"], default=None)
+    p.add_argument("--packed_forward", action=argparse.BooleanOptionalAction, default=True,
+                   help="mirror's packed forward, as the recipe's default (--no-packed_forward: the padded chunks)")
     p.add_argument("--fast_dropout", action=argparse.BooleanOptionalAction, default=True,
                    help="mirror's dropout masks from mirror.fast_dropout, as the recipe's default (--no-fast_dropout: torch's)")
     p.add_argument("--threads", type=int, default=None)
@@ -103,8 +107,9 @@ def timed(label, fn, times):
 
 
 def mirror_setup(args, texts):
-    """Mirror's step over `texts` as the trainer runs it (length chunks, one embedding lookup): a function that
-    runs one step and returns (phase times, real tokens, tokens run through the encoder)."""
+    """Mirror's step over `texts` as the trainer runs it (length chunks, one embedding lookup, packed where
+    `--packed_forward`): a function that runs one step and returns (phase times, real tokens, tokens run through
+    the encoder's linear layers)."""
     enc = mirror.load_encoder(args.model, pooling="mean", dropout=0.1, fast_dropout=args.fast_dropout)
     model = enc.model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-5, weight_decay=0.01)
@@ -115,12 +120,14 @@ def mirror_setup(args, texts):
         times = {}
         batch = timed("collate", lambda: collator([{"idx": i, "text": t} for i, t in enumerate(texts)]), times)
         with autocast(args.precision):
-            emb = timed("forward", lambda: forward_pooled(model, batch, "mean", args.chunk), times)
+            emb = timed("forward", lambda: forward_pooled(model, batch, "mean", args.chunk, packed=args.packed_forward), times)
             loss = timed("loss", lambda: info_nce_loss(*emb.chunk(2), 0.04), times)
             timed("backward", loss.backward, times)
         timed("optimizer", opt.step, times)
         mask = batch["attention_mask"]
         run = chunked_tokens(mask, args.chunk)[0]  # tokens actually run: each chunk padded to its own longest row
+        if args.packed_forward and packing_reason(model) is None and args.chunk > 0:
+            run = int(mask.sum())  # packed: the linear layers see the real tokens only
         return times, int(mask.sum()), run
 
     return step, model.config

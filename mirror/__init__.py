@@ -16,7 +16,8 @@ module may import only modules listed above it (tests/test_package.py reads ever
     checkpoints             which checkpoint-N folders are complete; the newest complete one     < -
     preemption              SIGTERM/SIGINT: checkpoint at the next step on every rank, exit, resume command  < checkpoints
     drophead                DropHead: whole attention heads dropped in training (forward pre-hooks)  < errors
-    fast_dropout            CPU dropout masks 4 per 64-bit random word; the attention function that uses them  < -
+    packing                 the packed forward: a call's rows end to end, attention gathered per length chunk  < chunking, errors
+    fast_dropout            CPU dropout masks 4 per 64-bit random word; the attention function that uses them (packed too)  < packing
     gradcache               the cached step (GradCache): mini-batches, RNG replay, cached gradients  < -
     summary                 seed_summary: mean and sample std over seeds                         < errors
     st_format               sentence-transformers metadata and mirror_config.json, read/written  < atomic, errors
@@ -24,7 +25,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     data                    load_corpus (txt/csv/tsv/jsonl/parquet, compressed or not; folders and Hub) and TextDataset (about 370 lines: a strict reader per format, so errors name file and line)  < errors, hub
     pairs                   load_pairs: positive pairs from two columns or a||b lines            < data, errors
     collator                MirrorCollator: duplicate or pair, mask, tokenize once -> (2N, L) + string ids  < masking
-    encoder                 Encoder, load_encoder, pool, forward_pooled, encode (and its precision), save_encoder (a little over 300 lines: encode's bf16 choice sits beside the forward it wraps)  < chunking, drophead, errors, fast_dropout, hub, st_format
+    encoder                 Encoder, load_encoder, pool, forward_pooled, encode (and its precision), save_encoder (a little over 300 lines: encode's bf16 choice sits beside the forward it wraps)  < chunking, drophead, errors, fast_dropout, hub, packing, st_format
     modeling                deprecated alias of encoder and its neighbours, for one release      < chunking, encoder, hub, st_format
     config                  the run's dataclasses and the YAML + CLI parser (about 480 lines: the fields' help texts and the changed defaults)  < encoder, errors, hub, st_format
     card                    the model card from its template and facts (a little over 300 lines: one helper per card section)  < errors, hub, st_format

@@ -18,7 +18,8 @@ changes two things in this process's model, for training only:
     ELECTRA, ... with the default 'sdpa') runs `attention_forward`: in training with attention dropout on a CPU,
     scores = Q K^T * scale + mask, softmax in fp32, the same fast dropout on the probabilities, then P V, with
     the products in the autocast dtype; everything else (eval, no dropout, GPU tensors) is transformers'
-    own sdpa call, bit for bit.
+    own sdpa call, bit for bit. The same function serves the packed forward (`mirror.packing`): given a
+    `mirror_packing`, it gathers each length chunk's rows out of the packed sequence and attends per chunk.
 
 On a GPU both fall back to torch's fused dropout kernels. Nothing is written into the weights or the saved
 config (transformers does not save `_attn_implementation`): a saved encoder is a plain checkpoint.

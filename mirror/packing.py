@@ -11,8 +11,9 @@ token only ever attends to the tokens of its own row.
 
 `forward_pooled(..., packed=True)` (the trainer's `--packed_forward`, default on) packs where `packing_reason(model)`
 is None: an architecture whose position ids we know how to restart per row (`POSITION_OFFSET`, each one tested
-against its padded forward) whose self-attention runs mirror's attention function (`mirror.fast_dropout.ATTENTION`,
-set by `apply_fast_dropout`; only that function reads the packing). Anything else keeps the padded chunks.
+against its padded forward) whose attention function, as registered with transformers' `AttentionInterface`,
+takes the `mirror_packing` argument (mirror.fast_dropout's, which `apply_fast_dropout` sets). Anything else
+keeps the padded chunks.
 
 The rows of one batch are packed in a few calls of at most `max_packed_tokens(config)` tokens, not in one: a
 call's largest activation is (tokens x intermediate) fp32, and past glibc's 32 MiB mmap ceiling every such
@@ -22,11 +23,12 @@ over a 5,900-token sentence batch was slower in fp32 than the padded chunks; cal
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import inspect
 
 import torch
 
 from .chunking import plan_chunks
+from .errors import ConfigError
 
 # model_type -> what its embeddings add to a row's 0-based positions: 0 for BERT's absolute positions, "pad" for
 # RoBERTa's (padding_idx + 1, the ids `create_position_ids_from_input_ids` gives a right-padded row).
@@ -36,7 +38,7 @@ PACK_BYTES = 24 * 2**20  # a call's (tokens x intermediate) fp32 activation stay
 
 def packing_reason(model: torch.nn.Module) -> str | None:
     """Why `model` cannot run packed (a sentence), or None when it can."""
-    from .fast_dropout import ATTENTION
+    from transformers import AttentionInterface
 
     inner = getattr(model, "module", model)  # DDP / FSDP keep the model in .module
     if hasattr(inner, "_orig_mod"):
@@ -45,8 +47,10 @@ def packing_reason(model: torch.nn.Module) -> str | None:
     model_type = getattr(config, "model_type", None)
     if model_type not in POSITION_OFFSET:
         return f"model_type {model_type!r} is not one whose packed forward is tested ({', '.join(POSITION_OFFSET)})"
-    if getattr(config, "_attn_implementation", None) != ATTENTION:
-        return f"its attention is {getattr(config, '_attn_implementation', None)!r}, not mirror's ({ATTENTION!r}: --fast_dropout)"
+    attention = getattr(config, "_attn_implementation", None)
+    function = AttentionInterface._global_mapping.get(attention) if isinstance(attention, str) else None
+    if function is None or "mirror_packing" not in inspect.signature(function).parameters:
+        return f"its attention {attention!r} does not read the packing (mirror.fast_dropout's does: --fast_dropout)"
     if getattr(config, "position_embedding_type", "absolute") != "absolute":
         return f"position_embedding_type {config.position_embedding_type!r} (relative positions span the packed row)"
     return None
@@ -74,7 +78,6 @@ def group_chunks(chunks: list[tuple[int, int]], lengths: list[int], max_tokens: 
     return groups
 
 
-@dataclass
 class Packing:
     """Where each row's tokens lie in the packed sequence, and the attention chunks over them.
 
@@ -82,17 +85,16 @@ class Packing:
     [starts[b], starts[b] + n_b); `row_of_token` (T,) maps each token back to its row. Each attention chunk is
     (gather (c * w,) token indices of its c rows padded to width w, keys (c, 1, 1, w) True for a real key,
     real (n,) the positions of the real tokens in the flattened (c * w) block); `inverse` (T,) puts the
-    chunks' real tokens back in packed order. `calls` counts the attention layers that read it.
+    chunks' real tokens back in packed order. `calls` counts the attention layers that read it. (A plain class,
+    not a dataclass: DDP's input mover rebuilds dataclasses, and the count must stay on this object.)
     """
 
-    lengths: torch.Tensor
-    starts: torch.Tensor
-    row_of_token: torch.Tensor
-    positions: torch.Tensor
-    chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int]]
-    inverse: torch.Tensor
-    calls: int = 0
-    _additive: list[torch.Tensor] = field(default_factory=list, repr=False)
+    def __init__(self, lengths, starts, row_of_token, positions, chunks, inverse):
+        self.lengths, self.starts, self.row_of_token, self.positions = lengths, starts, row_of_token, positions
+        self.chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int]] = chunks
+        self.inverse = inverse
+        self.calls = 0
+        self._additive: list[torch.Tensor] = []
 
     @classmethod
     def of(cls, attention_mask: torch.Tensor, chunk_cost: int, position_offset: int = 0) -> "Packing":
@@ -153,8 +155,6 @@ def packed_attention(query, key, value, packing: Packing, attend) -> torch.Tenso
 
 def pool_packed(hidden: torch.Tensor, packing: Packing, pooling: str) -> torch.Tensor:
     """(1, T, H) packed hidden states -> (B, H) fp32: each row's first token, or the mean over its tokens."""
-    from .errors import ConfigError
-
     tokens = hidden[0]
     if pooling == "cls":
         return tokens[packing.starts].float()
