@@ -186,3 +186,14 @@ def test_the_trainer_packs_by_default_and_not_when_told(tiny_bert, sentences, tm
         trainer.train()
         handle.remove()
         assert seen and all((r == 1 and not masked) if packed else (r > 1 and masked) for r, _, masked in seen)
+
+
+def test_the_packing_passes_ddps_input_movers_as_the_same_object():
+    """DDP and FSDP move a call's inputs with helpers that rebuild dataclasses: the attention layers' count of
+    calls must land on the object forward_pooled checks."""
+    from torch.distributed.utils import _apply_to_tensors, _recursive_to
+
+    packing = pk.Packing.of(torch.tensor([[1, 1, 1], [1, 1, 0]]), 16)
+    kwargs = {"mirror_packing": packing, "input_ids": torch.zeros(1, 5, dtype=torch.long)}
+    assert _apply_to_tensors(lambda t: t.clone(), kwargs)["mirror_packing"] is packing
+    assert _recursive_to(kwargs, torch.device("cpu"), False)[0]["mirror_packing"] is packing
