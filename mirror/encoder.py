@@ -28,8 +28,8 @@ from .chunking import plan_chunks, split_chunks
 from .drophead import apply_drophead
 from .errors import ConfigError, ModelLoadError
 from .fast_dropout import apply_fast_dropout
-from .packing import group_chunks, max_packed_tokens, pack_inputs, packing_reason, pool_packed
 from .hub import hub_endpoint, hub_offline, hub_reachable, metadata_dir, resolve_model_path
+from .packing import group_chunks, max_packed_tokens, pack_inputs, packing_reason, pool_packed
 from .st_format import POOLING_CHOICES, check_pooling, read_max_seq_length, read_pooling, write_encoder_metadata
 
 logger = logging.getLogger(__name__)

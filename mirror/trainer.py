@@ -54,9 +54,10 @@ class MirrorTrainer(Trainer):
     [N, 2N) their masked positives: copies, or partners of pairs; `string_ids` marks identical strings, which are
     not each other's negatives). `compute_loss` encodes all 2N rows in one step (`forward_pooled`: rows sorted by
     length and run in the few chunks that minimise padding + `args.forward_chunk_cost` per chunk; 0 = one padded
-    forward; under several processes all make the same number of chunks), pools, splits the embeddings in two
-    halves and applies `info_nce_loss`; with several processes and `args.global_negatives`, the embeddings of every
-    rank are gathered (with gradients) so each string is contrasted with the global batch.
+    forward; under several processes all make the same number of chunks; with `args.packed_forward`, the default,
+    each call's rows end to end without padding where the model allows it, `mirror.packing`), pools, splits the
+    embeddings in two halves and applies `info_nce_loss`; with several processes and `args.global_negatives`, the
+    embeddings of every rank are gathered (with gradients) so each string is contrasted with the global batch.
     The mean positive / negative cosine, alignment and uniformity are logged beside the loss.
 
     With `args.mini_batch_size` the step is the cached one (GradCache, `mirror.gradcache`; `training_step` is
