@@ -29,7 +29,7 @@ from .drophead import apply_drophead
 from .errors import ConfigError, ModelLoadError
 from .fast_dropout import apply_fast_dropout
 from .hub import hub_endpoint, hub_offline, hub_reachable, metadata_dir, resolve_model_path
-from .packing import group_chunks, max_packed_tokens, pack_inputs, packing_reason, pool_packed
+from .packing import chunks_within, group_chunks, max_packed_tokens, pack_inputs, packing_reason, pool_packed
 from .st_format import POOLING_CHOICES, check_pooling, read_max_seq_length, read_pooling, write_encoder_metadata
 
 logger = logging.getLogger(__name__)
@@ -145,19 +145,22 @@ def forward_pooled(
     pack = packed and plan is not None and packing_reason(model) is None
     if plan is not None:
         order, sorted_lengths, chunk_bounds = plan
+        calls = chunk_bounds
         if pack:  # the rows of each call: consecutive chunks up to the token budget
             config = getattr(model, "module", model).config
-            chunk_bounds = group_chunks(chunk_bounds, sorted_lengths, max_packed_tokens(config))
-    count = 1 if plan is None else len(chunk_bounds)
+            calls = group_chunks(chunk_bounds, sorted_lengths, max_packed_tokens(config))
+    count = 1 if plan is None else len(calls)
     agreed = agree_chunks(count) if agree_chunks is not None else count
     if plan is None or (agreed == 1 and not pack):
         return pool(model(**inputs).last_hidden_state, inputs["attention_mask"], pooling)  # (B, H)
     subs = []
-    for start, end in split_chunks(chunk_bounds, agreed):
+    for start, end in split_chunks(calls, agreed):
         idx = order[start:end]  # (c,)
-        width = sorted_lengths[start]  # the chunk's longest row
+        width = sorted_lengths[start]  # the call's longest row
         sub = {k: v[idx, :width] for k, v in inputs.items()}  # each (c, width)
-        subs.append(pack_inputs(sub, model, chunk_cost) if pack else sub)  # packed: (1, T) rows, no attention mask
+        if pack:  # (1, T) rows, no attention mask; attention in the length chunks that fall in this call
+            sub = pack_inputs(sub, model, chunks_within(chunk_bounds, start, end))
+        subs.append(sub)
     if "input_ids" in inputs and _accepts_inputs_embeds(model):
         embed = getattr(model, "module", model).get_input_embeddings()
         flat = embed(torch.cat([sub["input_ids"].reshape(-1) for sub in subs]))  # (chunk tokens, H): one lookup

@@ -27,7 +27,6 @@ import inspect
 
 import torch
 
-from .chunking import plan_chunks
 from .errors import ConfigError
 
 # model_type -> what its embeddings add to a row's 0-based positions: 0 for BERT's absolute positions, "pad" for
@@ -97,27 +96,27 @@ class Packing:
         self._additive: list[torch.Tensor] = []
 
     @classmethod
-    def of(cls, attention_mask: torch.Tensor, chunk_cost: int, position_offset: int = 0) -> "Packing":
+    def of(cls, attention_mask: torch.Tensor, chunks: list[tuple[int, int]], position_offset: int = 0) -> "Packing":
+        """The packing of right-padded (B, L) rows sorted longest first, attended in these (start, end) chunks."""
         device = attention_mask.device
         lengths = attention_mask.sum(dim=1)  # (B,)
         starts = torch.cumsum(lengths, 0) - lengths  # (B,)
         row_of_token = torch.repeat_interleave(torch.arange(lengths.numel(), device=device), lengths)  # (T,)
         positions = torch.arange(row_of_token.numel(), device=device) - starts[row_of_token] + position_offset  # (T,)
-        order, sorted_lengths, bounds = plan_chunks(attention_mask, max(chunk_cost, 1))
-        chunks, placed = [], []
-        for start, end in bounds:
-            rows = order[start:end]  # (c,)
-            width = sorted_lengths[start]
+        blocks, placed = [], []
+        for start, end in chunks:
+            rows = torch.arange(start, end, device=device)  # (c,)
+            width = int(lengths[start])  # the chunk's longest row
             offsets = torch.arange(width, device=device)  # (w,)
             keys = offsets[None, :] < lengths[rows][:, None]  # (c, w)
             gather = torch.where(keys, starts[rows][:, None] + offsets[None, :], starts[rows][:, None])  # (c, w)
             real = keys.reshape(-1).nonzero().squeeze(1)  # (n,)
-            chunks.append((gather.reshape(-1), keys[:, None, None, :], real, end - start, width))
+            blocks.append((gather.reshape(-1), keys[:, None, None, :], real, end - start, width))
             placed.append(gather.reshape(-1)[real])
         placed_tokens = torch.cat(placed)  # (T,) packed index of each chunk token, in chunk order
         inverse = torch.empty_like(placed_tokens)
         inverse[placed_tokens] = torch.arange(placed_tokens.numel(), device=device)
-        return cls(lengths, starts, row_of_token, positions, chunks, inverse)
+        return cls(lengths, starts, row_of_token, positions, blocks, inverse)
 
     def additive_masks(self) -> list[torch.Tensor]:
         """Each chunk's (c, 1, 1, w) fp32 key mask, 0 for a real key and the fp32 minimum for padding (built once)."""
@@ -127,15 +126,21 @@ class Packing:
         return self._additive
 
 
-def pack_inputs(inputs: dict[str, torch.Tensor], model: torch.nn.Module, chunk_cost: int) -> dict:
-    """(B, L) right-padded rows -> the keyword arguments of one packed call: (1, T) input_ids, position_ids and
-    token_type_ids (where given), no attention mask, and `mirror_packing` (a `Packing`) for the attention."""
+def chunks_within(chunks: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The parts of (start, end) chunks that fall in rows [start, end), counted from `start`."""
+    return [(max(s, start) - start, min(e, end) - start) for s, e in chunks if s < end and e > start]
+
+
+def pack_inputs(inputs: dict[str, torch.Tensor], model: torch.nn.Module, chunks: list[tuple[int, int]]) -> dict:
+    """(B, L) right-padded rows, sorted longest first, -> the keyword arguments of one packed call: (1, T)
+    input_ids, position_ids and token_type_ids (where given), no attention mask, and `mirror_packing` (a
+    `Packing`, attending in these (start, end) chunks of the rows) for the attention."""
     config = getattr(model, "module", model).config
     offset = POSITION_OFFSET[config.model_type]
     offset = (config.pad_token_id + 1) if offset == "pad" else offset
     mask = inputs["attention_mask"]
     real = mask.bool()
-    packing = Packing.of(mask, chunk_cost, offset)
+    packing = Packing.of(mask, chunks, offset)
     packed = {k: v[real][None] for k, v in inputs.items() if k in ("input_ids", "token_type_ids")}  # each (1, T)
     return {**packed, "position_ids": packing.positions[None], "mirror_packing": packing}
 

@@ -135,6 +135,7 @@ def test_calls_hold_at_most_the_token_budget_and_agree_on_a_count(request, tmp_p
 
 def test_group_chunks_and_the_default_budget():
     lengths = [5, 5, 4, 4, 3, 2, 2, 1]
+    assert pk.chunks_within([(0, 2), (2, 5), (5, 8)], 3, 7) == [(0, 2), (2, 4)]  # a call split across chunks
     assert pk.group_chunks([(0, 2), (2, 4), (4, 6), (6, 8)], lengths, 18) == [(0, 4), (4, 8)]
     assert pk.group_chunks([(0, 2), (2, 8)], lengths, 5) == [(0, 2), (2, 8)]  # a chunk over the budget: alone
     assert pk.max_packed_tokens(BertConfig(hidden_size=384, intermediate_size=1536)) == 4096
@@ -193,7 +194,7 @@ def test_the_packing_passes_ddps_input_movers_as_the_same_object():
     calls must land on the object forward_pooled checks."""
     from torch.distributed.utils import _apply_to_tensors, _recursive_to
 
-    packing = pk.Packing.of(torch.tensor([[1, 1, 1], [1, 1, 0]]), 16)
+    packing = pk.Packing.of(torch.tensor([[1, 1, 1], [1, 1, 0]]), [(0, 2)])
     kwargs = {"mirror_packing": packing, "input_ids": torch.zeros(1, 5, dtype=torch.long)}
     assert _apply_to_tensors(lambda t: t.clone(), kwargs)["mirror_packing"] is packing
     assert _recursive_to(kwargs, torch.device("cpu"), False)[0]["mirror_packing"] is packing
