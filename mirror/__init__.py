@@ -25,7 +25,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     data                    load_corpus (txt/csv/tsv/jsonl/parquet, compressed or not; folders and Hub) and TextDataset (about 370 lines: a strict reader per format, so errors name file and line)  < errors, hub
     pairs                   load_pairs: positive pairs from two columns or a||b lines            < data, errors
     collator                MirrorCollator: duplicate or pair, mask, tokenize once -> (2N, L) + string ids  < masking
-    encoder                 Encoder, load_encoder, pool, forward_pooled, encode (and its precision), save_encoder (a little over 300 lines: encode's bf16 choice sits beside the forward it wraps)  < chunking, drophead, errors, fast_dropout, hub, packing, st_format
+    encoder                 Encoder, load_encoder, pool, forward_pooled, encode (and its precision), save_encoder (about 370 lines: encode's bf16 choice sits beside the forward it wraps)  < chunking, drophead, errors, fast_dropout, hub, packing, st_format
     modeling                deprecated alias of encoder and its neighbours, for one release      < chunking, encoder, hub, st_format
     config                  the run's dataclasses and the YAML + CLI parser (about 480 lines: the fields' help texts and the changed defaults)  < encoder, errors, hub, st_format
     card                    the model card from its template and facts (a little over 300 lines: one helper per card section)  < errors, hub, st_format

@@ -1,4 +1,4 @@
-"""The packed forward: a chunk's real tokens side by side in one (1, T) row, no padding outside attention.
+"""The packed forward: a call's rows end to end as one (1, T) row of real tokens, no padding outside attention.
 
 The length chunks (`mirror.chunking`) cut most of a batch's padding, but each chunk still pads every row to its
 longest one (13 % of a sentence batch's tokens at the default cost), and every token-wise part of the encoder
@@ -18,7 +18,8 @@ keeps the padded chunks.
 The rows of one batch are packed in a few calls of at most `max_packed_tokens(config)` tokens, not in one: a
 call's largest activation is (tokens x intermediate) fp32, and past glibc's 32 MiB mmap ceiling every such
 tensor is a fresh mapping whose pages fault in again at each step (docs/performance.md, row i: one packed call
-over a 5,900-token sentence batch was slower in fp32 than the padded chunks; calls of at most ~3,000 tokens 0.90x).
+over a 5,900-token sentence batch was slower in fp32 than the padded chunks; with MiniLM's 4,096-token calls a
+sentence step took 0.905x (fp32) and 0.92x (bf16) the padded chunks' time).
 """
 
 from __future__ import annotations
