@@ -120,15 +120,15 @@ def _train_step(model, opt, batch, temperature: float, chunk_cost: int = 256, pa
     opt.zero_grad(set_to_none=True)
 
 
-def _step_variants(args, setups: list[tuple]) -> tuple[dict, int]:
-    """One model per setup (name, load_encoder options, AdamW kind, embedding table trained[, packed forward]), the same
+def _step_variants(args, setups: list[tuple[str, dict, str, bool, bool]]) -> tuple[dict, int]:
+    """One model per setup (name, load_encoder options, AdamW kind, embedding table trained, packed forward), the same
     `args.steps` batches for all, `args.precision` (bf16: autocast); returns ({name: one timed pass}, batches)."""
     import contextlib
 
     from mirror import load_encoder
 
     variants, batches = {}, None
-    for name, load_kwargs, kind, train_emb, *packed in setups:
+    for name, load_kwargs, kind, train_emb, packed in setups:
         enc = load_encoder(args.model, pooling="mean", dropout=0.1, **load_kwargs)
         model = enc.model.train()
         model.get_input_embeddings().weight.requires_grad_(train_emb)
@@ -136,7 +136,7 @@ def _step_variants(args, setups: list[tuple]) -> tuple[dict, int]:
             batches, _, cfg = _batches(enc, args.level, args.steps)
         opt = _adamw(_param_groups(model), kind)
 
-        def run(model=model, opt=opt, packed=packed[0] if packed else True):
+        def run(model=model, opt=opt, packed=packed):
             with torch.autocast("cpu", dtype=torch.bfloat16) if args.precision == "bf16" else contextlib.nullcontext():
                 for batch in batches:
                     _train_step(model, opt, batch, cfg["temperature"], packed=packed)
@@ -148,8 +148,8 @@ def _step_variants(args, setups: list[tuple]) -> tuple[dict, int]:
 
 
 def bench_step(args) -> None:
-    setups = [("fused AdamW (default)", {}, "fused", True), ("foreach AdamW", {}, "foreach", True),
-              ("fused, embedding table frozen", {}, "fused", False)]
+    setups = [("fused AdamW (default)", {}, "fused", True, True), ("foreach AdamW", {}, "foreach", True, True),
+              ("fused, embedding table frozen", {}, "fused", False, True)]  # sdpa models: padded chunks either way
     if args.only_embeddings:  # the two that decide whether a frozen table pays (docs/performance.md, row b)
         setups = [setups[0], setups[2]]
     variants, per = _step_variants(args, setups)
