@@ -16,7 +16,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     checkpoints             which checkpoint-N folders are complete; the newest complete one     < -
     preemption              SIGTERM/SIGINT: checkpoint at the next step on every rank, exit, resume command  < checkpoints
     drophead                DropHead: whole attention heads dropped in training (forward pre-hooks)  < errors
-    packing                 the packed forward: a call's rows end to end, attention gathered per length chunk  < errors
+    packing                 the packed forward: a call's rows end to end, attention gathered per length chunk  < drophead, errors
     fast_dropout            CPU dropout masks 4 per 64-bit random word; the attention function that uses them (packed too)  < packing
     gradcache               the cached step (GradCache): mini-batches, RNG replay, cached gradients  < -
     summary                 seed_summary: mean and sample std over seeds                         < errors

@@ -87,6 +87,11 @@ def apply_drophead(model: nn.Module, p: float) -> int:
     return len(targets)
 
 
+def has_drophead(model: nn.Module) -> bool:
+    """Whether `apply_drophead` hooked `model` (its hooks draw one head mask per row of each forward call)."""
+    return bool(_HANDLES.get(model))
+
+
 def remove_drophead(model: nn.Module) -> None:
     """Remove the hooks `apply_drophead` put on `model` (nothing if it has none)."""
     for handle in _HANDLES.pop(model, []):

@@ -12,8 +12,8 @@ token only ever attends to the tokens of its own row.
 `forward_pooled(..., packed=True)` (the trainer's `--packed_forward`, default on) packs where `packing_reason(model)`
 is None: an architecture whose position ids we know how to restart per row (`POSITION_OFFSET`, each one tested
 against its padded forward) whose attention function, as registered with transformers' `AttentionInterface`,
-takes the `mirror_packing` argument (mirror.fast_dropout's, which `apply_fast_dropout` sets). Anything else
-keeps the padded chunks.
+takes the `mirror_packing` argument (mirror.fast_dropout's, which `load_encoder` sets for every sdpa model), and
+without DropHead's hooks (they draw a head mask per row of a call). Anything else keeps the padded chunks.
 
 The rows of one batch are packed in a few calls of at most `max_packed_tokens(config)` tokens, not in one: a
 call's largest activation is (tokens x intermediate) fp32, and past glibc's 32 MiB mmap ceiling every such
@@ -28,6 +28,7 @@ import inspect
 
 import torch
 
+from .drophead import has_drophead
 from .errors import ConfigError
 
 # model_type -> what its embeddings add to a row's 0-based positions: 0 for BERT's absolute positions, "pad" for
@@ -51,6 +52,8 @@ def packing_reason(model: torch.nn.Module) -> str | None:
     function = AttentionInterface._global_mapping.get(attention) if isinstance(attention, str) else None
     if function is None or "mirror_packing" not in inspect.signature(function).parameters:
         return f"its attention {attention!r} does not read the packing (mirror.fast_dropout's does: --fast_dropout)"
+    if has_drophead(inner):
+        return "--drophead draws one head mask per row of a call, and a packed call is one row"
     if getattr(config, "position_embedding_type", "absolute") != "absolute":
         return f"position_embedding_type {config.position_embedding_type!r} (relative positions span the packed row)"
     return None
