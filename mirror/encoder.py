@@ -27,7 +27,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 from .chunking import plan_chunks, split_chunks
 from .drophead import apply_drophead
 from .errors import ConfigError, ModelLoadError
-from .fast_dropout import apply_fast_dropout
+from .fast_dropout import apply_fast_dropout, use_mirror_attention
 from .hub import hub_endpoint, hub_offline, hub_reachable, metadata_dir, resolve_model_path
 from .packing import chunks_within, group_chunks, max_packed_tokens, pack_inputs, packing_reason, pool_packed
 from .st_format import POOLING_CHOICES, check_pooling, read_max_seq_length, read_pooling, write_encoder_metadata
@@ -217,6 +217,10 @@ def load_encoder(
     dropout: None keeps the checkpoint's dropout; a number sets every dropout probability in the config.
     drophead > 0: whole attention heads are dropped in training with this probability (`mirror.drophead`: forward
     pre-hooks on this process's model only; nothing of it is saved with the weights).
+    attn_implementation: None takes transformers' default (sdpa) and runs it through mirror's attention function
+    (`mirror.fast_dropout.use_mirror_attention`: the packed forward reads it; without dropout on a CPU, short
+    keys take two matrix products instead of torch's flash kernel; otherwise it is transformers' sdpa call).
+    A kernel named here ('sdpa', 'eager', ...) is kept as given, unless fast_dropout switches sdpa.
     fast_dropout: draw CPU dropout masks 4 per 64-bit random word, in the hidden layers and in attention
     (`mirror.fast_dropout`; the training recipe's default, `--fast_dropout`); GPUs keep torch's kernels.
     The pooler of BERT-like models is kept in the weights but frozen: the embedding is taken before it.
@@ -248,6 +252,8 @@ def load_encoder(
         raise _load_error(name_or_path, err, hub_reason) from err
     if not callable(getattr(model, "get_input_embeddings", None)) or model.get_input_embeddings() is None:
         raise ModelLoadError(f"--model_name_or_path {name_or_path}: {type(model).__name__} takes no token input")
+    if not attn_implementation:  # transformers' default sdpa -> mirror's attention_forward (packs; cheaper short keys)
+        use_mirror_attention(model)
     if fast_dropout:
         apply_fast_dropout(model)
     if drophead:
@@ -271,11 +277,11 @@ def load_encoder(
 
 
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    out = torch.full((len(rows), width), value, dtype=torch.long)
+    """Right-pad token lists into one (rows, longest) int64 tensor (filled in numpy: one torch tensor per batch)."""
+    out = np.full((len(rows), max(len(r) for r in rows)), value, dtype=np.int64)
     for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-    return out
+        out[i, : len(r)] = r
+    return torch.from_numpy(out)
 
 
 PRECISION_CHOICES = ("fp32", "bf16", "auto")
@@ -310,7 +316,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if fast else None
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode, which turns off autocast's cache of the weights' bf16 casts
 def encode(
     encoder: Encoder,
     texts: Sequence[str],
@@ -348,17 +354,17 @@ def encode(
     model.eval()
     if show_progress_bar is None:
         show_progress_bar = len(texts) > 10 * batch_size
-    try:
-        for start in tqdm(
-            range(0, len(texts), batch_size), desc="encode", disable=not show_progress_bar, leave=False
-        ):
-            idx = order[start : start + batch_size]
-            batch = {k: _pad([tokens[k][i] for i in idx], pad_values[k]).to(device) for k in keys}
-            with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+    try:  # one autocast region: each weight is cast to bf16 once per call to encode, not once per batch
+        with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            for start in tqdm(
+                range(0, len(texts), batch_size), desc="encode", disable=not show_progress_bar, leave=False
+            ):
+                idx = order[start : start + batch_size]
+                batch = {k: _pad([tokens[k][i] for i in idx], pad_values[k]).to(device) for k in keys}
                 emb = forward_pooled(model, batch, encoder.pooling)  # (b, H) fp32
-            if normalize:
-                emb = torch.nn.functional.normalize(emb, dim=-1)
-            out[idx] = emb.cpu().numpy()
+                if normalize:
+                    emb = torch.nn.functional.normalize(emb, dim=-1)
+                out[idx] = emb.cpu().numpy()
     finally:
         model.train(was_training)
     return out

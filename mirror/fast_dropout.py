@@ -15,9 +15,13 @@ changes two things in this process's model, for training only:
     dropout; the random stream is torch's (seeded runs repeat, and `mirror.gradcache` replays it), only the draw
     differs from `nn.Dropout`'s. `inplace=True` is not honoured (the output is a new tensor); p = 1 is torch's;
   * the self-attention of models that take transformers' attention interface (BERT, RoBERTa, XLM-R, MiniLM,
-    ELECTRA, ... with the default 'sdpa') runs `attention_forward`: in training with attention dropout on a CPU,
-    scores = Q K^T * scale + mask, softmax in fp32, the same fast dropout on the probabilities, then P V, with
-    the products in the autocast dtype; everything else (eval, no dropout, GPU tensors) is transformers'
+    ELECTRA, ... with the default 'sdpa') runs `attention_forward` (`use_mirror_attention`, which `load_encoder`
+    applies to every sdpa model, with or without fast dropout): in training with attention dropout on a CPU, where
+    the module's dropout is a `FastDropout`, scores = Q K^T * scale + mask, softmax in fp32, the same fast dropout
+    on the probabilities, then P V, with the products in the autocast dtype. Without dropout on a CPU in bf16
+    (eval, `encode(precision="bf16")`), keys at most `MATH_MAX_WIDTH` tokens wide take the same products (no
+    dropout): there torch's CPU flash kernel cost 1.3-2.6x as much (docs/performance.md, row e3; in fp32 neither
+    was faster). Everything else (fp32 without dropout, torch's dropout, wider keys, GPU tensors) is transformers'
     own sdpa call, bit for bit. The same function serves the packed forward (`mirror.packing`): given a
     `mirror_packing`, it gathers each length chunk's rows out of the packed sequence and attends per chunk.
 
@@ -36,7 +40,8 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from .packing import packed_attention
 
-ATTENTION = "mirror_fast_dropout"  # the name registered with transformers' attention and mask interfaces
+ATTENTION = "mirror"  # the name registered with transformers' attention and mask interfaces
+MATH_MAX_WIDTH = 48  # bf16/fp16 keys at most this wide: attention without dropout as two products on a CPU, not sdpa
 
 
 def keep_threshold(p: float) -> int:
@@ -82,27 +87,30 @@ def attention_forward(module, query, key, value, attention_mask, scaling=None, d
                       **kwargs):
     """transformers' attention interface: (B, heads, L, d) query, key, value -> ((B, L, heads, d), None).
 
-    With `mirror_packing` (a `mirror.packing.Packing`: the call is the packed forward's (1, T) row of several
-    rows' tokens) each row attends over its own tokens only: the rows are gathered into their attention chunks,
-    each attended as below (fast dropout in CPU training, else torch's sdpa) under a key mask."""
+    On a CPU: with dropout, in training, where `module.dropout` is a `FastDropout`, the two products with fast
+    dropout on the probabilities; without dropout, bf16/fp16 keys at most `MATH_MAX_WIDTH` wide, the two
+    products; anything else (fp32 without fast dropout among it), torch's sdpa as transformers calls it. With `mirror_packing` (a `mirror.packing.Packing`: the call is
+    the packed forward's (1, T) row of several rows' tokens) each row attends over its own tokens only: the rows
+    are gathered into their attention chunks, each attended as above under a key mask."""
+    cpu = query.device.type == "cpu"
+    scale = query.size(-1) ** -0.5 if scaling is None else scaling
+    p = dropout if module.training else 0.0
+    fast = p > 0.0 and cpu and isinstance(getattr(module, "dropout", None), FastDropout)
+    short = p == 0.0 and cpu and query.dtype in (torch.bfloat16, torch.float16)  # and keys <= MATH_MAX_WIDTH
     if mirror_packing is not None:
-        scale = query.size(-1) ** -0.5 if scaling is None else scaling
-        fast = dropout > 0.0 and module.training and query.device.type == "cpu"
 
         def attend(q, k, v, keys, additive):  # (c, heads, w, d) each -> (c, w, heads, d)
-            if fast:
-                return _attention(q, k, v, additive, scale, dropout)[0]
-            out = torch.nn.functional.scaled_dot_product_attention(
-                q, k, v, attn_mask=keys, dropout_p=dropout if module.training else 0.0, scale=scale
-            )
+            if fast or (short and q.size(2) <= MATH_MAX_WIDTH):
+                return _attention(q, k, v, additive, scale, p)[0]
+            out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=keys, dropout_p=p, scale=scale)
             return out.transpose(1, 2)
 
         with record_function("mirror::attention"):
             return packed_attention(query, key, value, mirror_packing, attend), None
-    if dropout == 0.0 or not module.training or query.device.type != "cpu":
-        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
-    with record_function("mirror::attention"):
-        return _attention(query, key, value, attention_mask, query.size(-1) ** -0.5 if scaling is None else scaling, dropout)
+    if fast or (short and key.size(2) <= MATH_MAX_WIDTH):
+        with record_function("mirror::attention"):
+            return _attention(query, key, value, attention_mask, scale, p)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
 
 
 def _attention(query, key, value, attention_mask, scaling: float, dropout: float):
@@ -114,7 +122,9 @@ def _attention(query, key, value, attention_mask, scaling: float, dropout: float
             )
         scores = scores + attention_mask
     probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)
-    context = torch.matmul(fast_dropout(probs, dropout), value)  # (B, heads, L, d)
+    if dropout > 0.0:
+        probs = fast_dropout(probs, dropout)
+    context = torch.matmul(probs, value)  # (B, heads, L, d)
     return context.transpose(1, 2).contiguous(), None
 
 
@@ -122,10 +132,24 @@ AttentionInterface.register(ATTENTION, attention_forward)
 AttentionMaskInterface.register(ATTENTION, sdpa_mask)
 
 
+def use_mirror_attention(model: nn.Module) -> str | None:
+    """Where `model`'s attention is transformers' 'sdpa', switch it to `attention_forward` (`ATTENTION`); return
+    the attention now in use. Any other kernel (eager, flash, a custom one) is kept, as is a model that does not
+    take the attention interface. Nothing of it is saved with the weights."""
+    attention = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if attention == "sdpa" and callable(getattr(model, "set_attn_implementation", None)):
+        try:
+            model.set_attn_implementation(ATTENTION)
+            attention = ATTENTION
+        except (ValueError, ImportError):  # a model that does not take the attention interface keeps sdpa
+            pass
+    return attention
+
+
 def apply_fast_dropout(model: nn.Module) -> dict[str, object]:
     """Swap `model`'s `nn.Dropout` modules for `FastDropout` and, where its attention is transformers' 'sdpa',
-    switch it to `attention_forward`. Returns {"modules": number swapped, "attention": name now in use}.
-    Idempotent; a model with any other attention kernel (eager, flash, a custom one) keeps it."""
+    switch it to `attention_forward` (`use_mirror_attention`). Returns {"modules": number swapped, "attention":
+    name now in use}. Idempotent; a model with any other attention kernel (eager, flash, a custom one) keeps it."""
     swapped = 0
     for parent in model.modules():
         for name, child in list(parent.named_children()):
@@ -134,12 +158,4 @@ def apply_fast_dropout(model: nn.Module) -> dict[str, object]:
                 fast.train(child.training)
                 setattr(parent, name, fast)
                 swapped += 1
-    config = getattr(model, "config", None)
-    attention = getattr(config, "_attn_implementation", None)
-    if attention == "sdpa" and callable(getattr(model, "set_attn_implementation", None)):
-        try:
-            model.set_attn_implementation(ATTENTION)
-            attention = ATTENTION
-        except (ValueError, ImportError):  # a model that does not take the attention interface keeps sdpa
-            pass
-    return {"modules": swapped, "attention": attention}
+    return {"modules": swapped, "attention": use_mirror_attention(model)}

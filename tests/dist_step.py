@@ -56,7 +56,8 @@ class RecordingTrainer(MirrorTrainer):
         if not replay:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         groups = mini_batches(inputs["attention_mask"], mini_batch)
-        parts = [forward_pooled(model, take_rows(inputs, g), "mean", chunk, self._agree_chunks()) for g in groups]
+        parts = [forward_pooled(model, take_rows(inputs, g), "mean", chunk, self._agree_chunks(), self.args.packed_forward)
+                 for g in groups]  # fmt: skip  (packed where the trainer packs, so dropout draws the same masks)
         return self._loss_from_embeddings(torch.cat(parts)[torch.argsort(torch.cat(groups))], inputs)
 
 

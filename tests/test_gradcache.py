@@ -79,7 +79,7 @@ def grads(model):
     return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-def assert_same_grads(got, want, atol=1e-7):
+def assert_same_grads(got, want, atol=1e-6):  # ~1e-6: sums over all tokens, rounded in another order per call shape
     assert set(got) == set(want) and len(want) > 10
     for name, g in want.items():
         assert torch.allclose(got[name], g, rtol=1e-5, atol=atol), (name, (got[name] - g).abs().max())
@@ -147,7 +147,7 @@ def test_cached_step_masks_identical_strings_as_the_uncached_step(tiny_bert, tmp
     trainer.args.mini_batch_size = None
     plain_loss = trainer.training_step(trainer.model, batch)
     assert cached_loss.item() == pytest.approx(plain_loss.item(), rel=1e-5)
-    assert_same_grads(cached, grads(trainer.model), atol=1e-6)  # a word's embedding row sums ~10 rows' gradients
+    assert_same_grads(cached, grads(trainer.model))  # a word's embedding row sums ~10 rows' gradients
     unmasked = dict(batch)
     del unmasked["string_ids"]
     trainer.args.mini_batch_size = 5
@@ -173,6 +173,11 @@ def test_training_with_the_cached_step_and_gradient_accumulation(tiny_bert, sent
     for a, b in zip(plain_logs, cached_logs):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4) and b["pos_cos"] == pytest.approx(a["pos_cos"], abs=1e-4)
     for name, w in plain_w.items():
+        if name.endswith("attention.self.key.bias"):
+            # softmax ignores a constant per query, so a key bias's true gradient is 0: what it gets is rounding
+            # noise (~1e-7), which AdamW's g / sqrt(v) turns into a step of ~lr either way
+            assert cached_w[name].sub(w).abs().max() <= 4 * trainer.args.learning_rate, name
+            continue
         assert torch.allclose(cached_w[name], w, rtol=1e-5, atol=1e-6), name
 
 

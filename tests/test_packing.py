@@ -35,7 +35,7 @@ ARCHITECTURES = {  # model_type -> (config class, model class, tokenizer fixture
 }
 
 
-def build(model_type, request, tmp_path, dropout=0.0):
+def build(model_type, request, tmp_path, dropout=0.0, fast_dropout=True):
     config_cls, model_cls, tok_fixture = ARCHITECTURES[model_type]
     tokenizer = AutoTokenizer.from_pretrained(request.getfixturevalue(tok_fixture))
     extra = {"embedding_size": TINY["hidden_size"]} if model_type == "electra" else {}
@@ -45,7 +45,7 @@ def build(model_type, request, tmp_path, dropout=0.0):
     torch.manual_seed(0)
     model_cls(config).save_pretrained(tmp_path / model_type)
     tokenizer.save_pretrained(tmp_path / model_type)
-    return load_encoder(str(tmp_path / model_type), pooling="mean", fast_dropout=True)
+    return load_encoder(str(tmp_path / model_type), pooling="mean", fast_dropout=fast_dropout)
 
 
 def calls_of(model):
@@ -82,6 +82,26 @@ def test_packed_forward_equals_the_padded_forward(model_type, pooling, request, 
 
 
 @pytest.mark.parametrize("model_type", ["bert", "roberta"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_packed_chunks_attend_through_sdpa_in_fp32_and_the_two_products_in_bf16(model_type, precision, request,
+                                                                               tmp_path, sentences, monkeypatch):
+    """In eval, fp32 chunks attend through torch's sdpa, bf16 ones (keys <= MATH_MAX_WIDTH) through the two
+    products; either way the packed forward gives the padded forward's embeddings."""
+    enc = build(model_type, request, tmp_path)
+    batch = rows(enc, sentences)
+    enc.model.eval()
+    bf16 = precision == "bf16"
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        padded = forward_pooled(enc.model, batch, "mean")
+        sdpa = []
+        monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                            lambda *a, f=torch.nn.functional.scaled_dot_product_attention, **k: sdpa.append(1) or f(*a, **k))
+        packed = forward_pooled(enc.model, batch, "mean", 200, packed=True)  # chunks of unequal rows: keys masked
+    assert len(sdpa) == 0 if bf16 else len(sdpa) >= TINY["num_hidden_layers"]  # fp32: every layer, per chunk
+    torch.testing.assert_close(packed, padded, rtol=1e-5, atol=1e-3 if bf16 else 1e-5)  # no mask: 6e-3 and more
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta"])
 def test_packed_gradients_equal_the_padded_ones(model_type, request, tmp_path, sentences):
     enc = build(model_type, request, tmp_path)
     batch = rows(enc, sentences, 24)
@@ -97,10 +117,12 @@ def test_packed_gradients_equal_the_padded_ones(model_type, request, tmp_path, s
         torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_rows_stay_apart_in_training_with_dropout(request, tmp_path, sentences):
-    """Fast dropout on, training mode: changing one row's tokens (not its length) leaves every other row's
-    embedding exactly as it was under the same seed, so no token attends across rows of the packed sequence."""
-    enc = build("bert", request, tmp_path, dropout=0.1)
+@pytest.mark.parametrize("fast_dropout", [True, False], ids=["fast dropout", "torch's dropout"])
+def test_rows_stay_apart_in_training_with_dropout(request, tmp_path, sentences, fast_dropout):
+    """Training mode, with fast dropout or torch's (sdpa's dropout per chunk): changing one row's tokens (not its
+    length) leaves every other row's embedding exactly as it was under the same seed, so no token attends across
+    rows of the packed sequence."""
+    enc = build("bert", request, tmp_path, dropout=0.1, fast_dropout=fast_dropout)
     batch = rows(enc, sentences)
     enc.model.train()
     other = {k: v.clone() for k, v in batch.items()}
@@ -144,8 +166,11 @@ def test_group_chunks_and_the_default_budget():
 
 def test_where_it_cannot_pack_the_padded_chunks_run(tiny_bert, request, tmp_path, sentences):
     eager = load_encoder(str(tiny_bert), pooling="mean", attn_implementation="eager", fast_dropout=True)
-    plain = load_encoder(str(tiny_bert), pooling="mean")  # sdpa: no --fast_dropout
+    plain = load_encoder(str(tiny_bert), pooling="mean", attn_implementation="sdpa")  # transformers' own sdpa, as asked
     assert "eager" in pk.packing_reason(eager.model) and "sdpa" in pk.packing_reason(plain.model)
+    assert pk.packing_reason(load_encoder(str(tiny_bert)).model) is None  # the default attention packs, fast dropout or not
+    hooked = load_encoder(str(tiny_bert), fast_dropout=True, drophead=0.2)  # a head mask per row: not per packed call
+    assert "drophead" in pk.packing_reason(hooked.model)
     config = DistilBertConfig(vocab_size=100, dim=32, n_layers=1, n_heads=4, hidden_dim=37)
     assert "'distilbert'" in pk.packing_reason(DistilBertModel(config))
     batch = rows(plain, sentences)
