@@ -89,14 +89,16 @@ def attention_forward(module, query, key, value, attention_mask, scaling=None, d
 
     On a CPU: with dropout, in training, where `module.dropout` is a `FastDropout`, the two products with fast
     dropout on the probabilities; without dropout, bf16/fp16 keys at most `MATH_MAX_WIDTH` wide, the two
-    products; anything else (fp32 without fast dropout among it), torch's sdpa as transformers calls it. With `mirror_packing` (a `mirror.packing.Packing`: the call is
+    products; anything else (fp32 without dropout, torch's dropout, grouped key/value heads, wider keys, GPU
+    tensors), torch's sdpa as transformers calls it. With `mirror_packing` (a `mirror.packing.Packing`: the call is
     the packed forward's (1, T) row of several rows' tokens) each row attends over its own tokens only: the rows
     are gathered into their attention chunks, each attended as above under a key mask."""
     cpu = query.device.type == "cpu"
     scale = query.size(-1) ** -0.5 if scaling is None else scaling
     p = dropout if module.training else 0.0
-    fast = p > 0.0 and cpu and isinstance(getattr(module, "dropout", None), FastDropout)
-    short = p == 0.0 and cpu and query.dtype in (torch.bfloat16, torch.float16)  # and keys <= MATH_MAX_WIDTH
+    ours = cpu and key.size(1) == query.size(1)  # grouped key/value heads (GQA) are left to sdpa
+    fast = ours and p > 0.0 and isinstance(getattr(module, "dropout", None), FastDropout)
+    short = ours and p == 0.0 and query.dtype in (torch.bfloat16, torch.float16)  # and keys <= MATH_MAX_WIDTH
     if mirror_packing is not None:
 
         def attend(q, k, v, keys, additive):  # (c, heads, w, d) each -> (c, w, heads, d)

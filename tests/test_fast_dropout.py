@@ -159,6 +159,11 @@ def test_attention_without_fast_dropout_is_transformers_sdpa_or_its_two_products
     args = inputs(5)
     assert not torch.equal(*(fd.attention_forward(Training(nn.Dropout(0.5)).train(), *args, dropout=0.5)[0]
                              for _ in range(2)))  # the first case did drop
+    q, k, v, attend = inputs(5, bf16)  # grouped key/value heads (2 for 4 query heads): sdpa's, which repeats them
+    module = Training().eval()
+    module.num_key_value_groups = 2
+    k, v = k[:, :2], v[:, :2]
+    assert torch.equal(fd.attention_forward(module, q, k, v, attend)[0], sdpa_attention_forward(module, q, k, v, attend)[0])
 
 
 def test_attention_under_bf16_autocast_runs_its_products_in_bf16():
