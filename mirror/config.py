@@ -242,7 +242,7 @@ class MirrorConfig(TrainingArguments):
         metadata={
             "help": "With --forward_chunk_cost > 0: lay each forward call's rows end to end without padding (only "
             "attention sees the chunks; same embeddings), where the model allows it (BERT, RoBERTa, XLM-R, ELECTRA, "
-            "CamemBERT with --fast_dropout; mirror.packing). false: the padded chunks."
+            "CamemBERT with the default attention, no --drophead; mirror.packing). false: the padded chunks."
         },
     )
     mini_batch_size: int | None = field(

@@ -6,7 +6,7 @@ element on its own from the Mersenne twister (`aten::bernoulli_`, 5-8 ns per ele
 torch's `bernoulli_scalar_cpu_` takes its vectorised MKL path on Intel CPUs only), and on a CPU the dropout inside
 `scaled_dot_product_attention` also sends bf16 attention through its math path, which computes in fp32 (its
 output matches an fp32 computation cast to bf16 to 2e-3, a bf16 one to only 2e-2). `apply_fast_dropout(model)`
-changes two things in this process's model, for training only:
+changes two things in this process's model (the second, the attention function, also serves eval and encoding):
 
   * every `nn.Dropout` becomes a `FastDropout` (a subclass: same `p`, same `train()`/`eval()`), whose mask is
     drawn 4 elements per 64-bit random word: `keep = int16 < t - 32768`, t = round((1 - p) * 65536), the kept

@@ -51,7 +51,8 @@ def packing_reason(model: torch.nn.Module) -> str | None:
     attention = getattr(config, "_attn_implementation", None)
     function = AttentionInterface._global_mapping.get(attention) if isinstance(attention, str) else None
     if function is None or "mirror_packing" not in inspect.signature(function).parameters:
-        return f"its attention {attention!r} does not read the packing (mirror.fast_dropout's does: --fast_dropout)"
+        return (f"its attention {attention!r} does not read the packing (mirror.fast_dropout's does: load_encoder "
+                "sets it for the default attention)")
     if has_drophead(inner):
         return "--drophead draws one head mask per row of a call, and a packed call is one row"
     if getattr(config, "position_embedding_type", "absolute") != "absolute":
