@@ -8,7 +8,8 @@ the same batch of strings.
     python benchmarks/profile_step.py --train_file data/words/en.txt --max_length 25 --span_mask_len 0   # words
 
 For each contender it loads the model once, runs one warm-up step and profiles the next (collation, forward, loss,
-backward, AdamW step; autocast around forward, loss and backward in bf16), and prints the wall time of each phase,
+backward, AdamW step: the trainers' AdamW, fused where torch has one for the CPU; autocast around forward, loss
+and backward in bf16), and prints the wall time of each phase,
 the padding share of the tokens it pushed through the encoder and (`--top`) the top operators by self CPU time.
 Then one table, seconds per step by operator category for mirror and the peer, beside the roofline:
 
@@ -56,6 +57,7 @@ from benchkit import (
 )
 from mirror.chunking import chunked_tokens
 from mirror.collator import MirrorCollator
+from mirror.config import fused_adamw_supported
 from mirror.data import load_corpus
 from mirror.encoder import forward_pooled
 from mirror.packing import packing_reason
@@ -106,13 +108,20 @@ def timed(label, fn, times):
     return out
 
 
+def trainers_adamw(params) -> torch.optim.AdamW:
+    """The AdamW both trainers run here: fused where torch has a fused AdamW for the CPU (mirror's default
+    `--optim adamw_torch_fused`, and what transformers picks for the peer's trainer with torch >= 2.8), else
+    torch's default (foreach)."""
+    return torch.optim.AdamW(params, lr=2e-5, weight_decay=0.01, fused=fused_adamw_supported("cpu") or None)
+
+
 def mirror_setup(args, texts):
     """Mirror's step over `texts` as the trainer runs it (length chunks, one embedding lookup, packed where
     `--packed_forward`): a function that runs one step and returns (phase times, real tokens, tokens run through
     the encoder's linear layers)."""
     enc = mirror.load_encoder(args.model, pooling="mean", dropout=0.1, fast_dropout=args.fast_dropout)
     model = enc.model.train()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-5, weight_decay=0.01)
+    opt = trainers_adamw([p for p in model.parameters() if p.requires_grad])
     collator = MirrorCollator(enc.tokenizer, max_length=args.max_length, span_mask_len=args.span_mask_len, seed=0)
 
     def step():
@@ -141,7 +150,7 @@ def peer_setup(args, texts):
     st = peer_model(resolve_model_path(args.model), args.max_length)
     st.train()
     MultipleNegativesRankingLoss(st)  # what the peer's trainer builds (its similarity is cos_sim x 20)
-    opt = torch.optim.AdamW(st_transformer(st).parameters(), lr=2e-5, weight_decay=0.01)
+    opt = trainers_adamw(st_transformer(st).parameters())
     tokenize = getattr(st, "preprocess", st.tokenize)
 
     def step():
@@ -241,7 +250,8 @@ def main(argv=None):
             times, real, run = step()
         total = sum(times.values())
         title = "mirror" if name == "mirror" else "peer (sentence-transformers MNRL)"
-        print(f"\n## {title}: {total:.2f} s per step ({args.precision})")
+        print(f"\n## {title}: {total:.2f} s per step ({args.precision}; AdamW "
+              f"{'fused' if fused_adamw_supported('cpu') else 'foreach'})")
         print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))
         print(f"  tokens through the encoder: {run} ({real} real, {100 * (1 - real / run):.0f}% padding)")
         if args.top:
