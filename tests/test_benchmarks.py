@@ -376,3 +376,49 @@ def test_quality_bf16_tiny_in_process(tiny_bert, tmp_path, monkeypatch, capsys):
     summary = pd.read_csv(out / "quality_summary.csv", index_col=0)
     expected = summary.loc["Mirror, sentence recipe, bf16", "STS-B mean"] - summary.loc["Mirror, sentence recipe", "STS-B mean"]
     assert abs(diff.loc["Mirror, sentence recipe, bf16: difference (bf16 - fp32)", "STS-B"] - expected) < 1e-9
+
+
+def test_ab_step_bound_times_the_peer_mirror_and_mirror_with_a_frozen_table(tiny_bert, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    script = benchmark_script("ab_step")
+    import argparse
+
+    args = argparse.Namespace(model=str(tiny_bert), level="word", precision="fp32", steps=1, repeats=2, threads=int(threads()))
+    medians = script.bench_bound(args)
+    printed = capsys.readouterr().out
+    names = ["peer (MNRL, its two forwards)", "mirror (default)", "mirror, embedding table frozen"]
+    assert list(medians) == names and all(v > 0 for v in medians.values())
+    for name in names[1:]:
+        assert f"{name}: {medians[names[0]] / medians[name]:.2f} x the peer's sequences/s" in printed
+    assert f"2 x the peer needs mirror at <= {medians[names[0]] / 2:.4f} s/step" in printed
+    assert printed.count("wall median") == 3
+
+
+def test_profile_step_frozen_table_takes_no_gradient_and_no_update(tiny_bert):
+    script = benchmark_script("profile_step")
+    args = script.parse(["--model", str(tiny_bert), "--max_length", "16"])
+    texts = ["a small test", "another string", "third one here", "and a fourth"]
+    for freeze in (False, True):
+        torch.manual_seed(0)
+        step, _ = script.mirror_setup(args, texts, freeze_table=freeze)
+        weight = step.model.get_input_embeddings().weight
+        params = [p for g in step.optimizer.param_groups for p in g["params"]]
+        before = weight.detach().clone()
+        step()
+        assert any(p is weight for p in params) is not freeze
+        assert torch.equal(weight, before) is freeze
+
+
+def test_ab_step_qkv_times_three_products_against_one_and_checks_they_agree(tiny_bert, capsys):
+    script = benchmark_script("ab_step")
+    import argparse
+
+    from transformers import AutoConfig
+
+    from mirror.packing import max_packed_tokens
+
+    args = argparse.Namespace(model=str(tiny_bert), precision="fp32", steps=1, repeats=2)
+    results = script.bench_qkv(args)
+    assert list(results) == [1260, max_packed_tokens(AutoConfig.from_pretrained(tiny_bert))]
+    assert all(three > 0 and fused > 0 for three, fused in results.values())
+    assert capsys.readouterr().out.count("one fused product") == 2 * 2 + 2  # each repeat's line, then the report's
