@@ -73,6 +73,15 @@ class ModelArguments:
             "GPUs keep torch's kernels. --fast_dropout false: torch's nn.Dropout and sdpa."
         },
     )
+    freeze_token_embeddings: bool = field(
+        default=False,
+        metadata={
+            "help": "Leave the token-embedding table (vocabulary x hidden) as loaded: no dense gradient of the whole "
+            "table and no AdamW update (nor weight decay) of its rows; every other weight trains. Not the paper's "
+            "recipe, which trains every weight: an opt-in speed setting for short strings (a word step on 2 CPU "
+            "cores took 0.89-0.99x the time; quality: docs/performance.md, row b)."
+        },
+    )
 
     def __post_init__(self):
         if not 0.0 <= self.drophead < 1.0:

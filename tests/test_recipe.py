@@ -163,12 +163,25 @@ def test_a_crash_before_the_final_move_leaves_no_final_folder(base_args, tmp_pat
 
 # ---- determinism ----
 
-def run_weights(base_args, tmp_path, name, seed):
+def run_weights(base_args, tmp_path, name, seed, *flags):
     out = tmp_path / name
     argv = [str(a) for a in base_args + ["--train_file", corpus(tmp_path), "--max_steps", 4, "--save_strategy", "no",
-                                         "--seed", seed, "--output_dir", out]]
+                                         "--seed", seed, "--output_dir", out, *flags]]
     train(*parse_args(argv, "sentence"))
     return load_file(out / "final" / "model.safetensors")
+
+
+def test_freeze_token_embeddings_leaves_the_table_as_loaded_and_trains_the_rest(base_args, tiny_bert, tmp_path):
+    start = load_file(Path(tiny_bert) / "model.safetensors")
+    table = next(k for k in start if k.endswith("word_embeddings.weight"))
+    frozen = run_weights(base_args, tmp_path, "frozen", 3, "--freeze_token_embeddings", "true")
+    trained = run_weights(base_args, tmp_path, "trained", 3)
+    assert frozen.keys() == trained.keys() and table in frozen
+    assert torch.equal(frozen[table], start[table]) and not torch.equal(trained[table], start[table])
+    others = [k for k in frozen if k != table and "pooler" not in k]  # the pooler is frozen either way
+    assert others and all(not torch.equal(frozen[k], start[k]) for k in others)
+    saved = json.loads((tmp_path / "frozen" / "final" / "mirror_config.json").read_text())
+    assert saved["model"]["freeze_token_embeddings"] is True
 
 
 @pytest.mark.slow
