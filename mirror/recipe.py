@@ -39,6 +39,7 @@ from .evaluation.sts import load_stsb, score_sts
 from .pairs import load_pairs
 from .preemption import Preemption
 from .share import HubTarget, share_encoder
+from .st_format import MIRROR_CONFIG_NAME
 from .trainer import MirrorTrainer
 
 logger = logging.getLogger("mirror")
@@ -139,6 +140,22 @@ def count_truncated(texts: list[str], tokenizer, max_length: int) -> dict[str, i
     return {"truncated": len(over), "longest_tokens": max(lengths, default=0)}
 
 
+def check_resumed_table(checkpoint: str, model_args: ModelArguments) -> None:
+    """A checkpoint resumes only with the --freeze_token_embeddings it was trained with: its optimizer state holds
+    moments for the token-embedding table exactly when the table was trained (otherwise torch would fail deep in
+    `load_state_dict`). A checkpoint without a readable run configuration is left to the Trainer."""
+    try:
+        saved = json.loads((Path(checkpoint) / MIRROR_CONFIG_NAME).read_text(encoding="utf-8"))["model"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    frozen = bool(saved.get("freeze_token_embeddings", False))
+    if frozen != model_args.freeze_token_embeddings:
+        raise ConfigError(
+            f"--resume_from_checkpoint {checkpoint}: it was trained with --freeze_token_embeddings "
+            f"{str(frozen).lower()}; resume it with the same setting, or start over with --overwrite_output_dir"
+        )
+
+
 def resolve_checkpoint(training_args: MirrorConfig) -> str | None:
     """`--resume_from_checkpoint last` (or true) means the newest *complete* checkpoint-N in output_dir
     (`mirror.checkpoints`: trainer_state.json, weights and, unless --save_only_model, optimizer and scheduler).
@@ -200,6 +217,8 @@ def train(
     setup_logging(training_args)
     final_dir, stale_checkpoints = check_output_dir(training_args)
     checkpoint = resolve_checkpoint(training_args)
+    if checkpoint is not None:
+        check_resumed_table(checkpoint, model_args)
     set_seed(training_args.seed)
     threads = configure_cpu_threads(training_args)
 

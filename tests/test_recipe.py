@@ -353,6 +353,17 @@ def test_last_with_only_incomplete_checkpoints_is_a_one_line_error(real_run, tmp
     assert (out / "checkpoint-4").is_dir()  # nothing moved when nothing can be resumed
 
 
+@pytest.mark.slow
+def test_resuming_with_another_freeze_token_embeddings_is_a_one_line_error(real_run, tmp_path, capsys):
+    out, flags = unfinished_copy(real_run, tmp_path)
+    err = cli_error(capsys, [*flags, "--resume_from_checkpoint", "last", "--freeze_token_embeddings", "true"])
+    assert err == (
+        f"error: --resume_from_checkpoint {out / 'checkpoint-4'}: it was trained with --freeze_token_embeddings "
+        "false; resume it with the same setting, or start over with --overwrite_output_dir"
+    )
+    assert not (out / "final").exists()
+
+
 # ---- the recipe scripts, as a user launches them (subprocess, offline) ----
 
 def run_script(script, *args, cwd=REPO):
