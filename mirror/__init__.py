@@ -47,7 +47,7 @@ module may import only modules listed above it (tests/test_package.py reads ever
     evaluation.fetch        HTTP download with resume, checksums, archive members, Hub splits    < -
     evaluation.download     verify and install downloaded benchmarks, the manifest               < atomic, errors, evaluation.datadir, evaluation.fetch, evaluation.sources
     evaluation              the evaluation package's public names                                < evaluation.common, evaluation.crosslingual, evaluation.lexical, evaluation.sts, evaluation.suite
-    recipe                  the training recipe the entry scripts run, top to bottom (a little over 300 lines: every input check before training, then the steps in order)  < atomic, card, checkpoints, collator, config, curves, data, encoder, errors, evaluation.datadir, evaluation.sources, evaluation.sts, pairs, preemption, share, trainer
+    recipe                  the training recipe the entry scripts run, top to bottom (a little over 300 lines: every input check before training, then the steps in order)  < atomic, card, checkpoints, collator, config, curves, data, encoder, errors, evaluation.datadir, evaluation.sources, evaluation.sts, pairs, preemption, share, st_format, trainer
     seeds                   one recipe trained with several seeds                                < atomic, card, checkpoints, errors, recipe, summary
 """
 

@@ -32,14 +32,14 @@ from .config import LEVELS, DataArguments, MirrorArgumentParser, MirrorConfig, M
 from .curves import TrainingCurves
 from .data import TextDataset, load_corpus
 from .encoder import load_encoder
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, ModelLoadError
 from .evaluation.datadir import DOWNLOAD_COMMAND, default_data_dir
 from .evaluation.sources import load_sources
 from .evaluation.sts import load_stsb, score_sts
 from .pairs import load_pairs
 from .preemption import Preemption
 from .share import HubTarget, share_encoder
-from .st_format import MIRROR_CONFIG_NAME
+from .st_format import read_run_config
 from .trainer import MirrorTrainer
 
 logger = logging.getLogger("mirror")
@@ -145,8 +145,8 @@ def check_resumed_table(checkpoint: str, model_args: ModelArguments) -> None:
     moments for the token-embedding table exactly when the table was trained (otherwise torch would fail deep in
     `load_state_dict`). A checkpoint without a readable run configuration is left to the Trainer."""
     try:
-        saved = json.loads((Path(checkpoint) / MIRROR_CONFIG_NAME).read_text(encoding="utf-8"))["model"]
-    except (OSError, ValueError, KeyError, TypeError):
+        saved = read_run_config(checkpoint)["model"]
+    except (OSError, ValueError, ModelLoadError):
         return
     frozen = bool(saved.get("freeze_token_embeddings", False))
     if frozen != model_args.freeze_token_embeddings:
