@@ -119,10 +119,11 @@ def mirror_setup(args, texts, freeze_table: bool = False):
     """Mirror's step over `texts` as the trainer runs it (length chunks, one embedding lookup, packed where
     `--packed_forward`): a function that runs one step and returns (phase times, real tokens, tokens run through
     the encoder's linear layers). `freeze_table`: the token-embedding table takes no gradient and no update (not
-    the recipe: `ab_step.py bound`'s bound on what any cheaper update of the table could save)."""
-    enc = mirror.load_encoder(args.model, pooling="mean", dropout=0.1, fast_dropout=args.fast_dropout)
+    the recipe's default, `--freeze_token_embeddings`: `ab_step.py bound`'s bound on what any cheaper update of the
+    table could save)."""
+    enc = mirror.load_encoder(args.model, pooling="mean", dropout=0.1, fast_dropout=args.fast_dropout,
+                              freeze_token_embeddings=freeze_table)
     model = enc.model.train()
-    model.get_input_embeddings().weight.requires_grad_(not freeze_table)
     opt = trainers_adamw([p for p in model.parameters() if p.requires_grad])
     collator = MirrorCollator(enc.tokenizer, max_length=args.max_length, span_mask_len=args.span_mask_len, seed=0)
 

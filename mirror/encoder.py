@@ -208,6 +208,7 @@ def load_encoder(
     max_seq_length: int | None = None,
     drophead: float = 0.0,
     fast_dropout: bool = False,
+    freeze_token_embeddings: bool = False,
 ) -> Encoder:
     """Load a checkpoint (local folder, model package or Hub id) as an `Encoder`.
 
@@ -224,6 +225,8 @@ def load_encoder(
     fast_dropout: draw CPU dropout masks 4 per 64-bit random word, in the hidden layers and in attention
     (`mirror.fast_dropout`; the training recipe's default, `--fast_dropout`); GPUs keep torch's kernels.
     The pooler of BERT-like models is kept in the weights but frozen: the embedding is taken before it.
+    freeze_token_embeddings: the token-embedding table is frozen too (`--freeze_token_embeddings`: no gradient of
+    the whole table and no optimizer update of its rows in training; not the paper's recipe).
     """
     path = resolve_model_path(name_or_path)
     hub_kwargs: dict[str, Any] = {}
@@ -261,6 +264,8 @@ def load_encoder(
     pooler = getattr(model, "pooler", None)
     if isinstance(pooler, torch.nn.Module):
         pooler.requires_grad_(False)
+    if freeze_token_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     meta = metadata_dir(path, local_files_only=bool(hub_kwargs.get("local_files_only")))
     if pooling is None:
         pooling = (read_pooling(meta) if meta else None) or "cls"

@@ -241,11 +241,10 @@ def train(
         dropout=model_args.dropout,
         drophead=model_args.drophead,
         fast_dropout=model_args.fast_dropout,
+        freeze_token_embeddings=model_args.freeze_token_embeddings,
         attn_implementation=model_args.attn_implementation,
         max_seq_length=training_args.max_seq_length,
     )
-    if model_args.freeze_token_embeddings:
-        encoder.model.get_input_embeddings().weight.requires_grad_(False)
     if data_args.span_mask_len > 0 and encoder.tokenizer.mask_token is None:
         raise ConfigError(
             f"--span_mask_len {data_args.span_mask_len}: the tokenizer of {model_args.model_name_or_path} has no "
