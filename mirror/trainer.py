@@ -223,6 +223,22 @@ class MirrorTrainer(Trainer):
             hidden_size = self.accelerator.unwrap_model(self.model).config.hidden_size
             write_encoder_metadata(output_dir, self.args.pooling, hidden_size, self.args.max_seq_length, self.args.run_config)
 
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        """The Trainer's resume, with one readable error where the checkpoint's optimizer state was saved for
+        another set of trained parameters (a model frozen differently, e.g. `freeze_token_embeddings`): torch
+        would fail inside `Optimizer.load_state_dict`."""
+        try:
+            super()._load_optimizer_and_scheduler(checkpoint)
+        except ValueError as err:
+            if "parameter group" not in str(err):
+                raise
+            trained = sum(p.requires_grad for p in self.accelerator.unwrap_model(self.model).parameters())
+            raise ConfigError(
+                f"resume_from_checkpoint {checkpoint}: its optimizer state was saved for other trained parameters "
+                f"than this model's {trained} trainable tensors; resume with the freezing it was trained with "
+                "(freeze_token_embeddings), or start over"
+            ) from err
+
     def encoder(self) -> Encoder:
         """The model being trained as an `Encoder` (for evaluation with `mirror.encode`)."""
         model = self.accelerator.unwrap_model(self.model)

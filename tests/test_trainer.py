@@ -15,7 +15,8 @@ from mirror.trainer import MirrorTrainer
 
 def make_trainer(model_path, texts, tmp_path, **overrides):
     enc = load_encoder(str(model_path), pooling=overrides.pop("pooling", "cls"), dropout=overrides.pop("dropout", 0.1),
-                       drophead=overrides.pop("drophead", 0.0), fast_dropout=overrides.pop("fast_dropout", False))  # fmt: skip
+                       drophead=overrides.pop("drophead", 0.0), fast_dropout=overrides.pop("fast_dropout", False),
+                       freeze_token_embeddings=overrides.pop("freeze_token_embeddings", False))  # fmt: skip
     run_config = overrides.pop("run_config", {"model": str(model_path)})
     dataset = overrides.pop("dataset", None) or TextDataset(texts)
     kwargs = dict(
@@ -119,6 +120,25 @@ def test_save_writes_pooling_and_run_config_and_is_atomic(tiny_bert, sentences, 
     # saving again replaces the folder only once the new one is complete
     trainer.save_encoder(final)
     assert (final / "model.safetensors").exists() and not (tmp_path / "run" / "final.old").exists()
+
+
+def test_resuming_a_checkpoint_of_other_trained_parameters_is_a_one_line_error(tiny_bert, sentences, tmp_path):
+    saving = dict(max_steps=2, save_strategy="steps", save_steps=2)
+    trainer, _ = make_trainer(tiny_bert, sentences[:32], tmp_path, **saving)
+    trainer.train()
+    checkpoint = tmp_path / "run" / "checkpoint-2"
+    assert (checkpoint / "optimizer.pt").is_file()
+    frozen, enc = make_trainer(tiny_bert, sentences[:32], tmp_path, freeze_token_embeddings=True, **saving)
+    trainable = sum(p.requires_grad for p in enc.model.parameters())
+    with pytest.raises(ConfigError) as err:
+        frozen.train(resume_from_checkpoint=str(checkpoint))
+    assert str(err.value) == (
+        f"resume_from_checkpoint {checkpoint}: its optimizer state was saved for other trained parameters than this "
+        f"model's {trainable} trainable tensors; resume with the freezing it was trained with "
+        "(freeze_token_embeddings), or start over"
+    )
+    same, _ = make_trainer(tiny_bert, sentences[:32], tmp_path, max_steps=4, save_strategy="no")
+    assert same.train(resume_from_checkpoint=str(checkpoint)).global_step == 4  # the same setting resumes
 
 
 def test_collator_epoch_follows_the_trainer(tiny_bert, sentences, tmp_path):
