@@ -282,14 +282,16 @@ def mirror_trainer(
     device: str = "cpu",
     callbacks: list | None = None,
     fast_dropout: bool = True,
+    freeze_token_embeddings: bool = False,
 ):
     """Mirror's recipe as the benchmarks time it: `MirrorTrainer` over `texts` with a level's settings (`level`:
     mirror.config.level_settings(...): temperature, max_length, span_mask_len), mean pooling, dropout 0.1 (drawn
     by mirror.fast_dropout, as the recipe's default `--fast_dropout` does), seed 0, bf16 autocast where
-    `precision` is bf16. Returns (trainer, the encoder's model)."""
+    `precision` is bf16; `freeze_token_embeddings` as the recipe's opt-in flag. Returns (trainer, the encoder's model)."""
     from mirror import MirrorCollator, MirrorConfig, MirrorTrainer, TextDataset, load_encoder
 
-    enc = load_encoder(model_name, pooling="mean", dropout=0.1, fast_dropout=fast_dropout)
+    enc = load_encoder(model_name, pooling="mean", dropout=0.1, fast_dropout=fast_dropout,
+                       freeze_token_embeddings=freeze_token_embeddings)
     config = MirrorConfig(
         output_dir=output_dir, per_device_train_batch_size=batch_size, max_steps=max_steps, save_strategy="no",
         report_to=[], logging_steps=10**6, disable_tqdm=True, temperature=level["temperature"], seed=0,

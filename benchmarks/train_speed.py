@@ -20,6 +20,7 @@ table gives the mirror / peer ratio at each precision.
     python benchmarks/train_speed.py --levels sentence --steps 10 --rounds 3
     python benchmarks/train_speed.py --encode_file PATH/sts-test.csv    # another STS-B file, e.g. the test split
     python benchmarks/train_speed.py --precision fp32 bf16               # both precisions (where bf16 is fast)
+    python benchmarks/train_speed.py --levels word --freeze_token_embeddings   # mirror's opt-in frozen table
 
 Defaults: packaged all-MiniLM-L6-v2, the shipped 10k sentences (batch 200, max length 50) and 10k English words
 (batch 200, max length 25), the shipped STS-B dev sentences to encode, every fast precision, all cores. On a
@@ -88,6 +89,9 @@ def parse(argv=None):
                    help="precisions to time (default: each of these this machine runs fast)")
     p.add_argument("--peak_rows", type=int, default=2048, help="rows (tokens) of the matmul peak probe's shapes")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--freeze_token_embeddings", action="store_true",
+                   help="train mirror with its opt-in frozen token-embedding table (not the paper's recipe; the peer "
+                   "trains its table as always)")
     p.add_argument("--max_strings", type=int, default=None, help="use only the first N strings (tiny runs)")
     p.add_argument("--output_csv", default=None, help="also write the table here")
     p.add_argument("--in_process", action="store_true",
@@ -122,7 +126,8 @@ def train_worker(impl: str, level: str, precision: str, args) -> dict:
     out = tempfile.mkdtemp(prefix=f"bench_{impl}_")
     if impl == "mirror":
         trainer, model = mirror_trainer(
-            args.model, texts, out, args.batch_size, cfg, total, precision, args.threads, args.device, [clock]
+            args.model, texts, out, args.batch_size, cfg, total, precision, args.threads, args.device, [clock],
+            freeze_token_embeddings=args.freeze_token_embeddings,
         )
     else:
         from mirror.hub import resolve_model_path
@@ -294,7 +299,8 @@ def main(argv=None):
             else:
                 df = with_ratio(summarize_train(results, peak), ["sequences/s", "tokens/s", "peak RSS MB", "train RSS growth MB", "GFLOP/s", "s/step (median)"])
                 title = (f"training, {level} recipe, {precision} (batch {args.batch_size} strings = {2 * args.batch_size} rows, "
-                         f"max length {LEVELS[level]['max_length']}, {args.steps} timed steps x {args.rounds} rounds after {args.warmup} warm-up)")
+                         f"max length {LEVELS[level]['max_length']}, {args.steps} timed steps x {args.rounds} rounds after {args.warmup} warm-up)"
+                         + ("; mirror with its token-embedding table frozen (--freeze_token_embeddings)" if args.freeze_token_embeddings else ""))
             tables[(level, precision)] = df
             print(f"## {title}\n(% of matmul peak: of the {precision} peak, {peak:.1f} GFLOP/s)\n\n"
                   f"{df.to_markdown(floatfmt='.3g')}\n", flush=True)

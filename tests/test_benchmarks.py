@@ -77,6 +77,23 @@ def test_train_speed_tiny(tiny_bert, tmp_path, capsys):
     assert (summary["mirror / peer"] > 0).all()
 
 
+def test_train_speed_times_mirror_with_its_table_frozen_on_request(tiny_bert, tmp_path, capsys):
+    script = benchmark_script("train_speed")
+    benchkit = script.matmul_peaks.__globals__
+    level = {"temperature": 0.04, "max_length": 32, "span_mask_len": 5}
+    for frozen in (False, True):
+        trainer, model = benchkit["mirror_trainer"](str(tiny_bert), ["a b c"] * 8, str(tmp_path / "o"), 4, level, 1,
+                                                    freeze_token_embeddings=frozen)  # fmt: skip
+        assert model.get_input_embeddings().weight.requires_grad is not frozen
+        assert all(p.requires_grad for n, p in model.named_parameters() if "word_embeddings" not in n and "pooler" not in n)
+    script.main([
+        "--model", str(tiny_bert), "--levels", "sentence", "--precision", "fp32", "--steps", "1", "--warmup", "1",
+        "--rounds", "1", "--batch_size", "8", "--max_strings", "40", "--in_process", "--threads", threads(),
+        "--freeze_token_embeddings",
+    ])  # fmt: skip
+    assert "mirror with its token-embedding table frozen (--freeze_token_embeddings)" in capsys.readouterr().out
+
+
 def test_train_speed_without_fast_bf16_reports_fp32_only(monkeypatch, capsys):
     import mirror.config
 
