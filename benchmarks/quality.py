@@ -12,7 +12,7 @@ For every seed it trains, from the same base model on the same strings:
     the recipe warns and trains in fp32), torch's dropout instead of mirror.fast_dropout (mirror_sentence_torch_dropout,
     mirror_word_torch_dropout: their recipe with `--fast_dropout false`), the padded length chunks instead of the
     packed forward (mirror_sentence_padded, mirror_word_padded: `--packed_forward false`), the token-embedding
-    table left as loaded (mirror_word_frozen_table: `--freeze_token_embeddings true`)
+    table left as loaded (mirror_sentence_frozen_table, mirror_word_frozen_table: `--freeze_token_embeddings true`)
   * the peer on the same sentences and on the same words: sentence-transformers' MultipleNegativesRankingLoss over
     (string, string) pairs, dropout as the only augmentation (unsupervised SimCSE), with Mirror's optimiser settings
 then evaluates the base model and every encoder with the evaluation suite (STS, word similarity, cross-lingual)
@@ -37,7 +37,7 @@ benchmarks/benchkit.py (install benchmarks/requirements.txt first).
     python benchmarks/quality.py --output_dir outputs/quality_packed --seeds 1 --suites sts lexical \
         --methods mirror_sentence mirror_sentence_padded mirror_word mirror_word_padded  # packed vs padded chunks
     python benchmarks/quality.py --output_dir outputs/quality_frozen --suites sts lexical \
-        --methods mirror_word mirror_word_frozen_table                                   # table trained vs frozen
+        --methods mirror_sentence mirror_sentence_frozen_table mirror_word mirror_word_frozen_table  # table frozen
 
 Finished runs are reused (a run folder with final/ is not retrained), so an interrupted benchmark resumes.
 """
@@ -74,6 +74,7 @@ METHODS = {
     "mirror_word_torch_dropout": ("word", "Mirror, word recipe, torch dropout"),
     "mirror_sentence_padded": ("sentence", "Mirror, sentence recipe, padded chunks"),
     "mirror_word_padded": ("word", "Mirror, word recipe, padded chunks"),
+    "mirror_sentence_frozen_table": ("sentence", "Mirror, sentence recipe, token-embedding table frozen"),
     "mirror_word_frozen_table": ("word", "Mirror, word recipe, token-embedding table frozen"),
 }
 # variants: method -> (the method it varies, the flags it adds to that method's command, (its name, the varied
@@ -85,6 +86,7 @@ VARIANTS = {
     "mirror_word_torch_dropout": ("mirror_word", ["--fast_dropout", "false"], ("torch dropout", "fast dropout")),
     "mirror_sentence_padded": ("mirror_sentence", ["--packed_forward", "false"], ("padded chunks", "packed")),
     "mirror_word_padded": ("mirror_word", ["--packed_forward", "false"], ("padded chunks", "packed")),
+    "mirror_sentence_frozen_table": ("mirror_sentence", ["--freeze_token_embeddings", "true"], ("frozen table", "trained table")),
     "mirror_word_frozen_table": ("mirror_word", ["--freeze_token_embeddings", "true"], ("frozen table", "trained table")),
 }
 # methods that train on positive pairs: name -> (recipe, the training dictionary under --data_dir)

@@ -348,9 +348,13 @@ def test_quality_variants_train_with_their_flag_and_report_the_difference(tmp_pa
     commands = []
     quality.train_mirror.__globals__["run"] = commands.append
     args = quality.parse(["--output_dir", str(tmp_path)])
-    for method in ("mirror_sentence", "mirror_sentence_bf16", "mirror_word_bf16", "mirror_word_torch_dropout", "mirror_sentence_padded"):
+    for method in ("mirror_sentence", "mirror_sentence_bf16", "mirror_word_bf16", "mirror_word_torch_dropout", "mirror_sentence_padded",
+                   "mirror_sentence_frozen_table"):
         quality.train_mirror(args, method, 1, tmp_path / method)
-    plain, sentence_bf16, word_bf16, word_torch, padded = commands
+    plain, sentence_bf16, word_bf16, word_torch, padded, sentence_frozen = commands
+    assert "--freeze_token_embeddings" not in plain
+    assert sentence_frozen[sentence_frozen.index("--freeze_token_embeddings") + 1] == "true"
+    assert sentence_frozen[sentence_frozen.index("--config") + 1] == "recipes/configs/sentence_minilm.yaml"
     assert "--bf16" not in plain and "--fast_dropout" not in plain  # the recipe's defaults: fp32, fast dropout, packed
     assert "--packed_forward" not in plain and padded[padded.index("--packed_forward") + 1] == "false"
     assert word_torch[word_torch.index("--fast_dropout") + 1] == "false" and "--bf16" not in word_torch
