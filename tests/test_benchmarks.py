@@ -404,7 +404,8 @@ def test_ab_step_bound_times_the_peer_mirror_and_mirror_with_a_frozen_table(tiny
     script = benchmark_script("ab_step")
     import argparse
 
-    args = argparse.Namespace(model=str(tiny_bert), level="word", precision="fp32", steps=1, repeats=2, threads=int(threads()))
+    args = argparse.Namespace(model=str(tiny_bert), level="word", precision="fp32", steps=1, repeats=2, threads=int(threads()),
+                              batches=1)  # fmt: skip
     medians = script.bench_bound(args)
     printed = capsys.readouterr().out
     names = ["peer (MNRL, its two forwards)", "mirror (default)", "mirror, embedding table frozen"]
@@ -413,6 +414,25 @@ def test_ab_step_bound_times_the_peer_mirror_and_mirror_with_a_frozen_table(tiny
         assert f"{name}: {medians[names[0]] / medians[name]:.2f} x the peer's sequences/s" in printed
     assert f"2 x the peer needs mirror at <= {medians[names[0]] / 2:.4f} s/step" in printed
     assert printed.count("wall median") == 3
+
+
+def test_ab_step_bound_over_several_batches_reports_each_batchs_ratio(tiny_bert, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    script = benchmark_script("ab_step")
+    import argparse
+
+    args = argparse.Namespace(model=str(tiny_bert), level="word", precision="fp32", steps=1, repeats=2, threads=int(threads()),
+                              batches=3)  # fmt: skip
+    result = script.bench_bound(args)
+    table = result.pop("per_batch")
+    printed = capsys.readouterr().out
+    names = ["peer (MNRL, its two forwards)", "mirror (default)", "mirror, embedding table frozen"]
+    assert list(result) == names and "3 batch(es)" in printed
+    assert list(table["batch"]) == [0, 1, 2] and table["real tokens"].nunique() > 1  # three different batches
+    assert (table["peer's padded width"] * 200 >= table["real tokens"] / 2).all()  # the peer pads to the longest
+    for name in names[1:]:
+        assert (abs(table[f"{name}: x peer"] - table["peer s/step"] / table[f"{name} s/step"]) < 1e-9).all()
+        assert f"{name}: x peer across batches median {table[f'{name}: x peer'].median():.2f}" in printed
 
 
 def test_profile_step_frozen_table_takes_no_gradient_and_no_update(tiny_bert):
