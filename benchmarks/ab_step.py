@@ -344,11 +344,8 @@ def bench_bound(args) -> dict:
     spec.loader.exec_module(ps)
 
     cfg = level_settings(args.level)
-    if args.batches > 1:
-        drawn = random.Random(0).sample(_strings(args.level), 200 * args.batches)
-        batches = [drawn[i * 200 : (i + 1) * 200] for i in range(args.batches)]
-    else:
-        batches = [random.Random(0).sample(_strings(args.level), 200)]
+    drawn = random.Random(0).sample(_strings(args.level), 200 * args.batches)  # batch 0: the same for any count
+    batches = [drawn[i * 200 : (i + 1) * 200] for i in range(args.batches)]
     pargs = ps.parse(["--model", args.model, "--max_length", str(cfg["max_length"]), "--span_mask_len",
                       str(cfg["span_mask_len"]), "--precision", args.precision])
     setups = {"peer (MNRL, its two forwards)": lambda: ps.peer_setup(pargs, batches[0])[0],

@@ -77,7 +77,7 @@ def test_train_speed_tiny(tiny_bert, tmp_path, capsys):
     assert (summary["mirror / peer"] > 0).all()
 
 
-def test_train_speed_times_mirror_with_its_table_frozen_on_request(tiny_bert, tmp_path, capsys):
+def test_train_speed_times_mirror_with_its_table_frozen_on_request(tiny_bert, tmp_path, monkeypatch, capsys):
     script = benchmark_script("train_speed")
     benchkit = script.matmul_peaks.__globals__
     level = {"temperature": 0.04, "max_length": 32, "span_mask_len": 5}
@@ -86,11 +86,19 @@ def test_train_speed_times_mirror_with_its_table_frozen_on_request(tiny_bert, tm
                                                     freeze_token_embeddings=frozen)  # fmt: skip
         assert model.get_input_embeddings().weight.requires_grad is not frozen
         assert all(p.requires_grad for n, p in model.named_parameters() if "word_embeddings" not in n and "pooler" not in n)
+    asked = []  # what the worker asks of benchkit.mirror_trainer
+
+    def recording(*a, **kw):
+        asked.append(kw.get("freeze_token_embeddings"))
+        return benchkit["mirror_trainer"](*a, **kw)
+
+    monkeypatch.setitem(script.train_worker.__globals__, "mirror_trainer", recording)
     script.main([
         "--model", str(tiny_bert), "--levels", "sentence", "--precision", "fp32", "--steps", "1", "--warmup", "1",
         "--rounds", "1", "--batch_size", "8", "--max_strings", "40", "--in_process", "--threads", threads(),
         "--freeze_token_embeddings",
     ])  # fmt: skip
+    assert asked == [True]  # mirror's one worker trained with the table frozen
     assert "mirror with its token-embedding table frozen (--freeze_token_embeddings)" in capsys.readouterr().out
 
 
@@ -399,16 +407,23 @@ def test_quality_bf16_tiny_in_process(tiny_bert, tmp_path, monkeypatch, capsys):
     assert abs(diff.loc["Mirror, sentence recipe, bf16: difference (bf16 - fp32)", "STS-B"] - expected) < 1e-9
 
 
-def test_ab_step_bound_times_the_peer_mirror_and_mirror_with_a_frozen_table(tiny_bert, monkeypatch, capsys):
-    monkeypatch.chdir(REPO)
-    script = benchmark_script("ab_step")
+BOUND_NAMES = ["peer (MNRL, its two forwards)", "mirror (default)", "mirror, embedding table frozen"]
+
+
+def run_bound(tiny_bert, monkeypatch, capsys, batches: int):
+    """`ab_step.py bound` on the tiny model, word level, one step per batch, 2 passes: (its result, what it printed)."""
     import argparse
 
+    monkeypatch.chdir(REPO)
     args = argparse.Namespace(model=str(tiny_bert), level="word", precision="fp32", steps=1, repeats=2, threads=int(threads()),
-                              batches=1)  # fmt: skip
-    medians = script.bench_bound(args)
-    printed = capsys.readouterr().out
-    names = ["peer (MNRL, its two forwards)", "mirror (default)", "mirror, embedding table frozen"]
+                              batches=batches)  # fmt: skip
+    result = benchmark_script("ab_step").bench_bound(args)
+    return result, capsys.readouterr().out
+
+
+def test_ab_step_bound_times_the_peer_mirror_and_mirror_with_a_frozen_table(tiny_bert, monkeypatch, capsys):
+    medians, printed = run_bound(tiny_bert, monkeypatch, capsys, batches=1)
+    names = BOUND_NAMES
     assert list(medians) == names and all(v > 0 for v in medians.values())
     for name in names[1:]:
         assert f"{name}: {medians[names[0]] / medians[name]:.2f} x the peer's sequences/s" in printed
@@ -417,16 +432,9 @@ def test_ab_step_bound_times_the_peer_mirror_and_mirror_with_a_frozen_table(tiny
 
 
 def test_ab_step_bound_over_several_batches_reports_each_batchs_ratio(tiny_bert, monkeypatch, capsys):
-    monkeypatch.chdir(REPO)
-    script = benchmark_script("ab_step")
-    import argparse
-
-    args = argparse.Namespace(model=str(tiny_bert), level="word", precision="fp32", steps=1, repeats=2, threads=int(threads()),
-                              batches=3)  # fmt: skip
-    result = script.bench_bound(args)
+    result, printed = run_bound(tiny_bert, monkeypatch, capsys, batches=3)
     table = result.pop("per_batch")
-    printed = capsys.readouterr().out
-    names = ["peer (MNRL, its two forwards)", "mirror (default)", "mirror, embedding table frozen"]
+    names = BOUND_NAMES
     assert list(result) == names and "3 batch(es)" in printed
     assert list(table["batch"]) == [0, 1, 2] and table["real tokens"].nunique() > 1  # three different batches
     assert (table["peer's padded width"] * 200 >= table["real tokens"] / 2).all()  # the peer pads to the longest
