@@ -8,7 +8,8 @@ process, alternating A B B A ... so that a shared machine's drift falls on both 
     python benchmarks/ab_step.py collate             # the collator's share of a step (tokenization in the main process)
     python benchmarks/ab_step.py compile             # torch.compile of the encoder (what --torch_compile does) vs eager
     python benchmarks/ab_step.py encode              # mirror.encode vs SentenceTransformer.encode, transformers' sdpa, chunks planned as in training
-    python benchmarks/ab_step.py encode --precision bf16
+    python benchmarks/ab_step.py encode --precision bf16    # adds both contenders with bf16 weights (no autocast)
+    python benchmarks/ab_step.py encode --precision bf16 --compile   # adds mirror.encode through torch.compile
     python benchmarks/ab_step.py qkv --precision bf16     # one (T x H) @ (H x 3H) query/key/value product against three
     python benchmarks/ab_step.py bound --precision bf16   # the peer's step against mirror's, and mirror's with the table frozen
     python benchmarks/ab_step.py bound --precision bf16 --batches 6 --steps 1   # the same over 6 different batches, ratio per batch
@@ -222,7 +223,15 @@ def bench_compile(args) -> None:
     _report(_alternate({k: timed(m, o) for k, (m, o, _) in runs.items()}, args.repeats, per=len(batches)))
 
 
-def bench_encode(args) -> None:
+def bench_encode(args) -> dict[str, float]:
+    """Encoding the shipped STS-B dev sentences (or the first `--max_strings`): `SentenceTransformer.encode` against
+    `mirror.encode` and its alternatives, alternating; returns each variant's median wall seconds per pass.
+
+    fp32: mirror's attention (two products only for short bf16 keys, so sdpa here), transformers' sdpa, and
+    training's chunk plan. bf16 adds both contenders in bf16 both ways: under bf16 autocast, and with their weights
+    cast to bf16 and no autocast (how `train_speed.py` loads the peer, `model_kwargs={"dtype": torch.bfloat16}`).
+    `--compile` adds `mirror.encode` through `torch.compile(model, dynamic=True)` (inductor) and prints what the
+    compilation costs before the steady state is timed."""
     import mirror
     from mirror.hub import resolve_model_path
     from sentence_transformers import SentenceTransformer
@@ -238,9 +247,9 @@ def bench_encode(args) -> None:
     st = SentenceTransformer(resolve_model_path(args.model), device="cpu")
     bf16 = args.precision == "bf16"
 
-    def st_run():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            st.encode(sents, batch_size=64, convert_to_numpy=True, show_progress_bar=False)
+    def st_run(model=st, autocast=bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            model.encode(sents, batch_size=64, convert_to_numpy=True, show_progress_bar=False)
 
     def chunked(precision):  # training's plan: windows of 400 sorted rows, each in its cost-planned chunks
         from mirror.encoder import autocast_dtype, forward_pooled
@@ -262,16 +271,35 @@ def bench_encode(args) -> None:
         "training's chunks (400 rows, cost 256), fp32": lambda: chunked("fp32"),
     }
     if bf16:
+        st16 = SentenceTransformer(resolve_model_path(args.model), device="cpu", model_kwargs={"dtype": torch.bfloat16})
+        enc16 = mirror.load_encoder(args.model, pooling="mean")
+        enc16.model.to(torch.bfloat16)  # every weight in bf16: no autocast casts, layer norms and adds in bf16 too
         variants["SentenceTransformer.encode, fp32"] = lambda: st.encode(sents, batch_size=64, show_progress_bar=False)
+        variants["SentenceTransformer.encode, bf16 weights"] = lambda: st_run(st16, autocast=False)
         variants["mirror.encode, precision bf16"] = lambda: mirror.encode(enc, sents, precision="bf16", show_progress_bar=False)
         variants["mirror.encode, precision bf16, transformers' sdpa"] = lambda: mirror.encode(
             sdpa, sents, precision="bf16", show_progress_bar=False)
+        variants["mirror.encode, bf16 weights"] = lambda: mirror.encode(enc16, sents, show_progress_bar=False)
+    if args.compile:
+        compiled = mirror.load_encoder(args.model, pooling="mean")
+        compiled.model = torch.compile(compiled.model.eval(), dynamic=True)
+        start = time.perf_counter()
+        mirror.encode(compiled, sents[:64], precision=args.precision, show_progress_bar=False)
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        mirror.encode(compiled, sents, precision=args.precision, show_progress_bar=False)
+        print(f"  torch.compile: the first batch took {first:.1f} s (compilation), the first whole pass "
+              f"{time.perf_counter() - start:.1f} s (shapes not seen yet)", flush=True)
+        variants[f"mirror.encode, {args.precision}, torch.compile"] = lambda: mirror.encode(
+            compiled, sents, precision=args.precision, show_progress_bar=False)
     for run in variants.values():
         run()  # warm-up
 
     print(f"encoding {len(sents)} STS-B dev sentences, {args.precision}, {args.threads} threads (s/pass; "
           "sentences/s ratio = 1 / ratio):")
-    _report(_alternate(variants, args.repeats))
+    times = _alternate(variants, args.repeats)
+    _report(times)
+    return {name: statistics.median(ts["wall"]) for name, ts in times.items()}
 
 
 def bench_qkv(args) -> dict[int, tuple[float, float]]:
@@ -417,6 +445,7 @@ def main(argv=None) -> None:
     p.add_argument("--max_strings", type=int, default=None)
     p.add_argument("--batches", type=int, default=1, help="bound: different batches of 200 per pass (1: one batch)")
     p.add_argument("--only_embeddings", action="store_true", help="step: time only trained against frozen embeddings")
+    p.add_argument("--compile", action="store_true", help="encode: also time mirror.encode through torch.compile")
     args = p.parse_args(argv)
     if args.batches < 1:
         p.error(f"--batches {args.batches}: give at least 1")

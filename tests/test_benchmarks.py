@@ -471,3 +471,38 @@ def test_ab_step_qkv_times_three_products_against_one_and_checks_they_agree(tiny
     assert list(results) == [1260, max_packed_tokens(AutoConfig.from_pretrained(tiny_bert))]
     assert all(three > 0 and fused > 0 for three, fused in results.values())
     assert capsys.readouterr().out.count("one fused product") == 2 * 2 + 2  # each repeat's line, then the report's
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_ab_step_encode_times_each_variant_against_the_peer(tiny_bert, monkeypatch, capsys, precision):
+    import argparse
+
+    monkeypatch.chdir(REPO)
+    args = argparse.Namespace(model=str(tiny_bert), precision=precision, repeats=2, threads=int(threads()),
+                              max_strings=24, compile=False)  # fmt: skip
+    medians = benchmark_script("ab_step").bench_encode(args)
+    printed = capsys.readouterr().out
+    expected = {f"SentenceTransformer.encode, {precision}", "mirror.encode, fp32 (batch 64, sorted)",
+                "mirror.encode, fp32, transformers' sdpa", "training's chunks (400 rows, cost 256), fp32"}  # fmt: skip
+    if precision == "bf16":
+        expected |= {"SentenceTransformer.encode, fp32", "SentenceTransformer.encode, bf16 weights",
+                     "mirror.encode, precision bf16", "mirror.encode, precision bf16, transformers' sdpa",
+                     "mirror.encode, bf16 weights"}  # fmt: skip
+    assert set(medians) == expected and all(v > 0 for v in medians.values())
+    assert "encoding 24 STS-B dev sentences" in printed and printed.count("wall median") == len(expected)
+
+
+def test_ab_step_encode_compile_times_the_compiled_encoder(tiny_bert, monkeypatch, capsys):
+    """--compile adds mirror.encode through torch.compile(model, dynamic=True); inductor itself is left out (it takes
+    ~15 s to compile even the tiny model), so the model is compiled by recording the call."""
+    import argparse
+
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: calls.append((type(model).__name__, kwargs)) or model)
+    monkeypatch.chdir(REPO)
+    args = argparse.Namespace(model=str(tiny_bert), precision="fp32", repeats=2, threads=int(threads()), max_strings=24,
+                              compile=True)  # fmt: skip
+    medians = benchmark_script("ab_step").bench_encode(args)
+    assert calls == [("BertModel", {"dynamic": True})]
+    assert medians["mirror.encode, fp32, torch.compile"] > 0
+    assert "torch.compile: the first batch took" in capsys.readouterr().out
