@@ -223,13 +223,38 @@ def bench_compile(args) -> None:
     _report(_alternate({k: timed(m, o) for k, (m, o, _) in runs.items()}, args.repeats, per=len(batches)))
 
 
+def with_fp32_softmax(run):
+    """`run()` with mirror's two-product attention as it was before row e5 of docs/performance.md: scores plus an
+    fp32 mask, softmax in fp32, then cast to the values' dtype, with or without gradients."""
+    import mirror.fast_dropout as fd
+
+    def fp32_softmax_attention(query, key, value, attention_mask, scaling, dropout):
+        scores = torch.matmul(query, key.transpose(2, 3)) * scaling
+        if attention_mask is not None:
+            if attention_mask.dtype == torch.bool:
+                low = torch.finfo(torch.float32).min
+                attention_mask = torch.zeros(attention_mask.shape, device=query.device).masked_fill_(~attention_mask, low)
+            scores = scores + attention_mask
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)
+        if dropout > 0.0:
+            probs = fd.fast_dropout(probs, dropout)
+        return torch.matmul(probs, value).transpose(1, 2).contiguous(), None
+
+    current, fd._attention = fd._attention, fp32_softmax_attention
+    try:
+        return run()
+    finally:
+        fd._attention = current
+
+
 def bench_encode(args) -> dict[str, float]:
     """Encoding the shipped STS-B dev sentences (or the first `--max_strings`): `SentenceTransformer.encode` against
     `mirror.encode` and its alternatives, alternating; returns each variant's median wall seconds per pass.
 
     fp32: mirror's attention (two products only for short bf16 keys, so sdpa here), transformers' sdpa, and
     training's chunk plan. bf16 adds both contenders in bf16 both ways: under bf16 autocast, and with their weights
-    cast to bf16 and no autocast (how `train_speed.py` loads the peer, `model_kwargs={"dtype": torch.bfloat16}`).
+    cast to bf16 and no autocast (how `train_speed.py` loads the peer, `model_kwargs={"dtype": torch.bfloat16}`),
+    and mirror's attention with its softmax in fp32, as before row e5.
     `--compile` adds `mirror.encode` through `torch.compile(model, dynamic=True)` (inductor) and prints what the
     compilation costs before the steady state is timed."""
     import mirror
@@ -280,6 +305,8 @@ def bench_encode(args) -> dict[str, float]:
         variants["mirror.encode, precision bf16, transformers' sdpa"] = lambda: mirror.encode(
             sdpa, sents, precision="bf16", show_progress_bar=False)
         variants["mirror.encode, bf16 weights"] = lambda: mirror.encode(enc16, sents, show_progress_bar=False)
+        variants["mirror.encode, precision bf16, softmax in fp32 (before row e5)"] = lambda: with_fp32_softmax(
+            lambda: mirror.encode(enc, sents, precision="bf16", show_progress_bar=False))
     if args.compile:
         compiled = mirror.load_encoder(args.model, pooling="mean")
         compiled.model = torch.compile(compiled.model.eval(), dynamic=True)

@@ -21,7 +21,7 @@ changes two things in this process's model (the second, the attention function, 
     on the probabilities, then P V, with the products in the autocast dtype. Without dropout on a CPU in bf16
     (eval, `encode(precision="bf16")`), keys at most `MATH_MAX_WIDTH` tokens wide take the same products (no
     dropout): there torch's CPU flash kernel cost 1.3-2.6x as much (docs/performance.md, row e3; in fp32 neither
-    was faster). Everything else (fp32 without dropout, torch's dropout, wider keys, GPU tensors) is transformers'
+    was faster); where no gradient is taken, the softmax then stays in bf16 (row e5). Everything else (fp32 without dropout, torch's dropout, wider keys, GPU tensors) is transformers'
     own sdpa call, bit for bit. The same function serves the packed forward (`mirror.packing`): given a
     `mirror_packing`, it gathers each length chunk's rows out of the packed sequence and attends per chunk.
 
@@ -117,13 +117,22 @@ def attention_forward(module, query, key, value, attention_mask, scaling=None, d
 
 def _attention(query, key, value, attention_mask, scaling: float, dropout: float):
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, heads, L, L), the autocast dtype
+    # Softmax in fp32. Without gradients (eval, encode) bf16/fp16 scores keep their dtype: torch's CPU softmax
+    # computes in fp32 inside and rounds once, as softmax(fp32).to(bf16) does, without writing fp32 scores and
+    # probabilities (docs/performance.md, row e5). With gradients fp32, whose backward reads unrounded probabilities.
+    low_precision = scores.dtype in (torch.bfloat16, torch.float16) and not scores.requires_grad
+    dtype = scores.dtype if low_precision else torch.float32
     if attention_mask is not None:  # sdpa_mask's boolean mask (True = attend) or an additive float mask
+        low = torch.finfo(dtype).min
         if attention_mask.dtype == torch.bool:
-            attention_mask = torch.zeros(attention_mask.shape, dtype=torch.float32, device=query.device).masked_fill_(
-                ~attention_mask, torch.finfo(torch.float32).min
+            attention_mask = torch.zeros(attention_mask.shape, dtype=dtype, device=query.device).masked_fill_(
+                ~attention_mask, low
             )
+        elif attention_mask.dtype != dtype:  # fp32's minimum would round to -inf in bf16/fp16: keep it finite
+            attention_mask = attention_mask.to(dtype).clamp_(min=low)
         scores = scores + attention_mask
-    probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)
+    probs = torch.softmax(scores, dim=-1) if low_precision else torch.softmax(scores, dim=-1, dtype=torch.float32)
+    probs = probs.to(value.dtype)
     if dropout > 0.0:
         probs = fast_dropout(probs, dropout)
     context = torch.matmul(probs, value)  # (B, heads, L, d)

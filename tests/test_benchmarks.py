@@ -487,7 +487,7 @@ def test_ab_step_encode_times_each_variant_against_the_peer(tiny_bert, monkeypat
     if precision == "bf16":
         expected |= {"SentenceTransformer.encode, fp32", "SentenceTransformer.encode, bf16 weights",
                      "mirror.encode, precision bf16", "mirror.encode, precision bf16, transformers' sdpa",
-                     "mirror.encode, bf16 weights"}  # fmt: skip
+                     "mirror.encode, bf16 weights", "mirror.encode, precision bf16, softmax in fp32 (before row e5)"}  # fmt: skip
     assert set(medians) == expected and all(v > 0 for v in medians.values())
     assert "encoding 24 STS-B dev sentences" in printed and printed.count("wall median") == len(expected)
 
@@ -506,3 +506,19 @@ def test_ab_step_encode_compile_times_the_compiled_encoder(tiny_bert, monkeypatc
     assert calls == [("BertModel", {"dynamic": True})]
     assert medians["mirror.encode, fp32, torch.compile"] > 0
     assert "torch.compile: the first batch took" in capsys.readouterr().out
+
+
+def test_ab_step_with_fp32_softmax_runs_the_former_attention_and_puts_the_current_one_back():
+    import mirror.fast_dropout as fd
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 6, 8).to(torch.bfloat16) for _ in range(3))
+    keys = torch.ones(2, 1, 1, 6, dtype=torch.bool)
+    keys[1, ..., 3:] = False
+    current = fd._attention
+    with torch.no_grad():
+        former = benchmark_script("ab_step").with_fp32_softmax(lambda: fd._attention(q, k, v, keys, 0.35, 0.0)[0])
+        additive = torch.zeros(keys.shape).masked_fill_(~keys, torch.finfo(torch.float32).min)
+        scores = q @ k.transpose(2, 3) * 0.35 + additive
+        expected = (torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype) @ v).transpose(1, 2)
+    assert fd._attention is current and torch.equal(former, expected)

@@ -174,6 +174,40 @@ def test_attention_under_bf16_autocast_runs_its_products_in_bf16():
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
 
 
+def test_attention_without_gradients_takes_its_bf16_softmax_in_bf16_and_with_them_in_fp32(monkeypatch):
+    """Eval and encode (no gradients): bf16 scores, a bf16 mask and torch's bf16 softmax (fp32 inside, one rounding),
+    equal to the fp32 softmax rounded to bf16 up to that rounding; an fp32 additive mask (the packing's) stays finite
+    in bf16. With gradients the softmax is fp32, bit for bit the formula it always was."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 4, 7, 8).to(torch.bfloat16) for _ in range(3))
+    keys = torch.ones(3, 1, 1, 7, dtype=torch.bool)
+    keys[0, ..., 1:] = False  # row 0 attends to its first key only
+    keys[1, ..., 4:] = False
+    additive = torch.zeros(keys.shape).masked_fill_(~keys, torch.finfo(torch.float32).min)  # Packing.additive_masks
+
+    def fp32_softmax(q, k, v):
+        scores = q @ k.transpose(2, 3) * 0.35 + additive
+        return (torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype) @ v).transpose(1, 2)
+
+    softmax_dtypes = []
+    real_softmax = torch.softmax
+    monkeypatch.setattr(torch, "softmax", lambda x, dim, dtype=None: softmax_dtypes.append((x.dtype, dtype))
+                        or real_softmax(x, dim, dtype=dtype))  # fmt: skip
+    with torch.no_grad():
+        outs = [fd._attention(q, k, v, mask, 0.35, 0.0)[0] for mask in (keys, additive)]
+        reference = fp32_softmax(q, k, v)
+    assert softmax_dtypes[:2] == [(torch.bfloat16, None)] * 2
+    for out in outs:
+        assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+        assert torch.equal(out[0], v[0, :, 0].expand_as(out[0]))  # (L, heads, d): every query of row 0 reads key 0
+        assert torch.allclose(out.float(), reference.float(), atol=2e-2)
+    assert torch.equal(outs[0], outs[1])
+    softmax_dtypes.clear()
+    q.requires_grad_(True)
+    out = fd._attention(q, k, v, additive, 0.35, 0.0)[0]
+    assert softmax_dtypes == [(torch.float32, torch.float32)] and torch.equal(out, fp32_softmax(q, k, v))
+
+
 # ---- on a model ----
 
 def test_a_model_gets_fast_dropout_everywhere_and_eval_outputs_do_not_change(tiny_bert, bert_tokenizer):
