@@ -21,9 +21,10 @@ changes two things in this process's model (the second, the attention function, 
     on the probabilities, then P V, with the products in the autocast dtype. Without dropout on a CPU in bf16
     (eval, `encode(precision="bf16")`), keys at most `MATH_MAX_WIDTH` tokens wide take the same products (no
     dropout): there torch's CPU flash kernel cost 1.3-2.6x as much (docs/performance.md, row e3; in fp32 neither
-    was faster); where no gradient is taken, the softmax then stays in bf16 (row e5). Everything else (fp32 without dropout, torch's dropout, wider keys, GPU tensors) is transformers'
-    own sdpa call, bit for bit. The same function serves the packed forward (`mirror.packing`): given a
-    `mirror_packing`, it gathers each length chunk's rows out of the packed sequence and attends per chunk.
+    was faster); where no gradient is taken, the softmax then stays in bf16 (row e5). Everything else (fp32
+    without dropout, torch's dropout, wider keys, GPU tensors) is transformers' own sdpa call, bit for bit. The
+    same function serves the packed forward (`mirror.packing`): given a `mirror_packing`, it gathers each length
+    chunk's rows out of the packed sequence and attends per chunk.
 
 On a GPU both fall back to torch's fused dropout kernels. Nothing is written into the weights or the saved
 config (transformers does not save `_attn_implementation`): a saved encoder is a plain checkpoint.
@@ -118,8 +119,9 @@ def attention_forward(module, query, key, value, attention_mask, scaling=None, d
 def _attention(query, key, value, attention_mask, scaling: float, dropout: float):
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, heads, L, L), the autocast dtype
     # Softmax in fp32. Without gradients (eval, encode) bf16/fp16 scores keep their dtype: torch's CPU softmax
-    # computes in fp32 inside and rounds once, as softmax(fp32).to(bf16) does, without writing fp32 scores and
-    # probabilities (docs/performance.md, row e5). With gradients fp32, whose backward reads unrounded probabilities.
+    # computes in fp32 inside and rounds its output once (softmax(fp32).to(bf16) to within that rounding), without
+    # writing fp32 scores and probabilities (docs/performance.md, row e5). With gradients fp32, whose backward
+    # reads the unrounded probabilities.
     low_precision = scores.dtype in (torch.bfloat16, torch.float16) and not scores.requires_grad
     dtype = scores.dtype if low_precision else torch.float32
     if attention_mask is not None:  # sdpa_mask's boolean mask (True = attend) or an additive float mask
