@@ -202,6 +202,9 @@ def test_attention_without_gradients_takes_its_bf16_softmax_in_bf16_and_with_the
         assert torch.equal(out[0], v[0, :, 0].expand_as(out[0]))  # (L, heads, d): every query of row 0 reads key 0
         assert torch.allclose(out.float(), reference.float(), atol=2e-2)
     assert torch.equal(outs[0], outs[1])
+    nothing = torch.full(keys.shape, torch.finfo(torch.float32).min)  # an additive mask that hides every key
+    with torch.no_grad():  # fp32's minimum in bf16 would be -inf, and a row of -inf a NaN softmax: the mask is clamped
+        assert torch.isfinite(fd._attention(q, k, v, nothing, 0.35, 0.0)[0].float()).all()
     softmax_dtypes.clear()
     q.requires_grad_(True)
     out = fd._attention(q, k, v, additive, 0.35, 0.0)[0]
