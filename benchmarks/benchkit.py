@@ -283,10 +283,12 @@ def mirror_trainer(
     callbacks: list | None = None,
     fast_dropout: bool = True,
     freeze_token_embeddings: bool = False,
+    seed: int = 0,
 ):
     """Mirror's recipe as the benchmarks time it: `MirrorTrainer` over `texts` with a level's settings (`level`:
     mirror.config.level_settings(...): temperature, max_length, span_mask_len), mean pooling, dropout 0.1 (drawn
-    by mirror.fast_dropout, as the recipe's default `--fast_dropout` does), seed 0, bf16 autocast where
+    by mirror.fast_dropout, as the recipe's default `--fast_dropout` does), `seed` (the epoch's shuffle, the span masks'
+    and the dropout masks'), bf16 autocast where
     `precision` is bf16; `freeze_token_embeddings` as the recipe's opt-in flag. Returns (trainer, the encoder's model)."""
     from mirror import MirrorCollator, MirrorConfig, MirrorTrainer, TextDataset, load_encoder
 
@@ -294,10 +296,10 @@ def mirror_trainer(
                        freeze_token_embeddings=freeze_token_embeddings)
     config = MirrorConfig(
         output_dir=output_dir, per_device_train_batch_size=batch_size, max_steps=max_steps, save_strategy="no",
-        report_to=[], logging_steps=10**6, disable_tqdm=True, temperature=level["temperature"], seed=0,
+        report_to=[], logging_steps=10**6, disable_tqdm=True, temperature=level["temperature"], seed=seed,
         bf16=precision == "bf16", use_cpu=device == "cpu", cpu_threads=threads,
     ).for_trainer(enc)  # fmt: skip
-    collator = MirrorCollator(enc.tokenizer, max_length=level["max_length"], span_mask_len=level["span_mask_len"], seed=0)
+    collator = MirrorCollator(enc.tokenizer, max_length=level["max_length"], span_mask_len=level["span_mask_len"], seed=seed)
     trainer = MirrorTrainer(
         model=enc.model, args=config, train_dataset=TextDataset(texts), data_collator=collator,
         processing_class=enc.tokenizer, callbacks=callbacks or [],

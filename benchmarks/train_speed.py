@@ -18,6 +18,7 @@ table gives the mirror / peer ratio at each precision.
 
     python benchmarks/train_speed.py                                     # all three: sentence, word, encode
     python benchmarks/train_speed.py --levels sentence --steps 10 --rounds 3
+    python benchmarks/train_speed.py --levels word --steps 48 --warmup 2   # whole epochs (round r: seed + r)
     python benchmarks/train_speed.py --encode_file PATH/sts-test.csv    # another STS-B file, e.g. the test split
     python benchmarks/train_speed.py --precision fp32 bf16               # both precisions (where bf16 is fast)
     python benchmarks/train_speed.py --levels word --freeze_token_embeddings   # mirror's opt-in frozen table
@@ -84,6 +85,8 @@ def parse(argv=None):
     p.add_argument("--steps", type=int, default=6, help="timed training steps per round")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps before them")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds (mirror, peer, then peer, mirror, ...)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="training: round r's workers shuffle the strings with seed + r, so each round draws other batches")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--precision", nargs="+", default=None, choices=list(TIMED_PRECISIONS),
                    help="precisions to time (default: each of these this machine runs fast)")
@@ -127,7 +130,7 @@ def train_worker(impl: str, level: str, precision: str, args) -> dict:
     if impl == "mirror":
         trainer, model = mirror_trainer(
             args.model, texts, out, args.batch_size, cfg, total, precision, args.threads, args.device, [clock],
-            freeze_token_embeddings=args.freeze_token_embeddings,
+            freeze_token_embeddings=args.freeze_token_embeddings, seed=args.seed,
         )
     else:
         from mirror.hub import resolve_model_path
@@ -135,7 +138,7 @@ def train_worker(impl: str, level: str, precision: str, args) -> dict:
         st = peer_model(resolve_model_path(args.model), cfg["max_length"], device=args.device)
         model = st_transformer(st)
         trainer = peer_trainer(
-            st, texts, out, args.batch_size, max_steps=total, seed=0, callbacks=[clock], bf16=precision == "bf16"
+            st, texts, out, args.batch_size, max_steps=total, seed=args.seed, callbacks=[clock], bf16=precision == "bf16"
         )
     trainer.data_collator = count_tokens(trainer.data_collator, tokens)
     trainer.train()
@@ -286,12 +289,13 @@ def main(argv=None):
             results = []
             for r in range(args.rounds if level != "encode" else 1):
                 order = ("mirror", "peer") if r % 2 == 0 else ("peer", "mirror")
+                seed = args.seed + r  # each round its own batches, the same seed for both contenders
                 for impl in order:
                     if args.in_process:
                         results.append(encode_worker(impl, precision, args) if level == "encode"
-                                       else train_worker(impl, level, precision, args))
+                                       else train_worker(impl, level, precision, argparse.Namespace(**{**vars(args), "seed": seed})))
                     else:
-                        results.append(run_worker(HERE, forwarded + ["--worker", impl, level, precision]))
+                        results.append(run_worker(HERE, forwarded + ["--seed", str(seed), "--worker", impl, level, precision]))
             if level == "encode":
                 df = with_ratio(summarize_encode(results, peak), ["sentences/s", "tokens/s", "peak RSS MB", "encode RSS growth MB", "GFLOP/s", "s/pass (median)"])
                 how = "mirror.encode(precision='bf16'): bf16 autocast; the peer's weights in bf16" if precision != "fp32" else "fp32"
@@ -299,7 +303,8 @@ def main(argv=None):
             else:
                 df = with_ratio(summarize_train(results, peak), ["sequences/s", "tokens/s", "peak RSS MB", "train RSS growth MB", "GFLOP/s", "s/step (median)"])
                 title = (f"training, {level} recipe, {precision} (batch {args.batch_size} strings = {2 * args.batch_size} rows, "
-                         f"max length {LEVELS[level]['max_length']}, {args.steps} timed steps x {args.rounds} rounds after {args.warmup} warm-up)"
+                         f"max length {LEVELS[level]['max_length']}, {args.steps} timed steps x {args.rounds} rounds after {args.warmup} warm-up; "
+                         f"round r shuffles with seed {args.seed} + r)"
                          + ("; mirror with its token-embedding table frozen (--freeze_token_embeddings)" if args.freeze_token_embeddings else ""))
             tables[(level, precision)] = df
             print(f"## {title}\n(% of matmul peak: of the {precision} peak, {peak:.1f} GFLOP/s)\n\n"

@@ -102,6 +102,40 @@ def test_train_speed_times_mirror_with_its_table_frozen_on_request(tiny_bert, tm
     assert "mirror with its token-embedding table frozen (--freeze_token_embeddings)" in capsys.readouterr().out
 
 
+def test_train_speed_rounds_draw_other_batches_with_the_same_seed_for_both_contenders(tiny_bert, tmp_path, monkeypatch):
+    script = benchmark_script("train_speed")
+    benchkit = script.matmul_peaks.__globals__
+    level = {"temperature": 0.04, "max_length": 32, "span_mask_len": 0}
+    texts = [f"string number {i}" for i in range(40)]
+
+    def first_batch(trainer):  # the strings of the epoch's first batch, as each trainer's own dataloader draws them
+        batch = next(iter(trainer.get_train_dataloader()))
+        ids = batch["input_ids"] if "input_ids" in batch else batch["anchor_input_ids"]
+        return sorted(trainer.processing_class.batch_decode(ids, skip_special_tokens=True))
+
+    from mirror.hub import resolve_model_path
+
+    for seed_pair in ((0, 0), (0, 1)):
+        mirror_first = [first_batch(benchkit["mirror_trainer"](str(tiny_bert), texts, str(tmp_path / "m"), 8, level, 1, seed=s)[0])
+                        for s in seed_pair]  # fmt: skip
+        peer_first = [first_batch(benchkit["peer_trainer"](benchkit["peer_model"](resolve_model_path(str(tiny_bert)), 32),
+                                                           texts, str(tmp_path / "p"), 8, max_steps=1, seed=s))
+                      for s in seed_pair]  # fmt: skip
+        same = seed_pair[0] == seed_pair[1]
+        assert (mirror_first[0] == mirror_first[1]) is same and (peer_first[0] == peer_first[1]) is same
+    asked = []  # the seed each worker trains with, in the order the rounds run them
+
+    def recording(impl, level, precision, args):
+        asked.append((impl, args.seed))
+        return {"impl": impl, "level": level, "precision": precision, "step_times": [1.0], "tokens": [10],
+                "rows_per_step": 16, "params_nonemb": 1, "peak_rss_mb": 1.0, "train_rss_growth_mb": 1.0}
+
+    monkeypatch.setitem(script.main.__globals__, "train_worker", recording)
+    script.main(["--model", str(tiny_bert), "--levels", "word", "--precision", "fp32", "--rounds", "3", "--seed", "5",
+                 "--in_process", "--threads", threads()])  # fmt: skip
+    assert asked == [("mirror", 5), ("peer", 5), ("peer", 6), ("mirror", 6), ("mirror", 7), ("peer", 7)]
+
+
 def test_train_speed_without_fast_bf16_reports_fp32_only(monkeypatch, capsys):
     import mirror.config
 
