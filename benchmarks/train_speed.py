@@ -4,7 +4,8 @@ Both contenders train the same model on the same strings with the same batch, se
 threads, through the same Hugging Face Trainer machinery; only the objective and the implementation differ.
 Each measurement runs in a fresh worker process (clean peak memory), alternating mirror and the peer round after
 round, and reports the median seconds per step over the timed steps (after warm-up), sequences/s (rows encoded:
-2 per string for both), real (non-padding) tokens/s, peak resident memory, and achieved FLOP/s (6 x non-embedding
+2 per string for both) from that median and over all timed steps (rows over their total seconds: an epoch's cost,
+where a step's time depends on its batch), real (non-padding) tokens/s, peak resident memory, and achieved FLOP/s (6 x non-embedding
 parameters x real tokens for training, 2 x for encoding) as % of the matmul peak of the precision the run used,
 measured here on the encoder's own GEMM shapes ((tokens x hidden) @ (hidden x hidden), (hidden x intermediate),
 (intermediate x hidden); `--peak_rows` tokens), the best of several short repeats.
@@ -210,7 +211,8 @@ def summarize_train(results: list[dict], peak: float) -> list[dict]:
         tok_s = sum(tokens) / sum(times)
         flops = 6 * rs[0]["params_nonemb"] * tok_s / 1e9
         rows.append({
-            "impl": impl, "s/step (median)": med, "sequences/s": rs[0]["rows_per_step"] / med, "tokens/s": tok_s,
+            "impl": impl, "s/step (median)": med, "sequences/s": rs[0]["rows_per_step"] / med,
+            "sequences/s (all steps)": rs[0]["rows_per_step"] * len(times) / sum(times), "tokens/s": tok_s,
             "peak RSS MB": max(r["peak_rss_mb"] for r in rs), "train RSS growth MB": max(r["train_rss_growth_mb"] for r in rs),
             "GFLOP/s": flops, "% of matmul peak": 100 * flops / peak, "timed steps": len(times),
         })
@@ -221,10 +223,12 @@ def summarize_encode(results: list[dict], peak: float) -> list[dict]:
     rows = []
     for impl in ("mirror", "peer"):
         rs = [r for r in results if r["impl"] == impl]
-        med = statistics.median([t for r in rs for t in r["times"]])
+        times = [t for r in rs for t in r["times"]]
+        med = statistics.median(times)
         flops = 2 * rs[0]["params_nonemb"] * rs[0]["tokens"] / med / 1e9
         rows.append({
-            "impl": impl, "s/pass (median)": med, "sentences/s": rs[0]["sentences"] / med, "tokens/s": rs[0]["tokens"] / med,
+            "impl": impl, "s/pass (median)": med, "sentences/s": rs[0]["sentences"] / med,
+            "sentences/s (all passes)": rs[0]["sentences"] * len(times) / sum(times), "tokens/s": rs[0]["tokens"] / med,
             "peak RSS MB": max(r["peak_rss_mb"] for r in rs), "encode RSS growth MB": max(r["encode_rss_growth_mb"] for r in rs),
             "GFLOP/s": flops, "% of matmul peak": 100 * flops / peak,
         })
@@ -252,12 +256,16 @@ def precisions_to_run(args) -> list[str]:
 
 
 def precision_summary(tables: dict) -> pd.DataFrame:
-    """One row per (level, precision): mirror's and the peer's throughput and their ratio."""
+    """One row per (level, precision): mirror's and the peer's throughput (from the median step or pass) and their
+    ratio, and the ratio over all timed steps (rows over their total seconds: what an epoch costs, where a
+    contender's step time depends on its batch)."""
     rows = []
     for (level, precision), df in tables.items():
         col = "sentences/s" if level == "encode" else "sequences/s"
+        total = "sentences/s (all passes)" if level == "encode" else "sequences/s (all steps)"
         rows.append({"level": level, "precision": precision, "throughput": col, "mirror": df.loc["mirror", col],
-                     "peer": df.loc["peer", col], "mirror / peer": df.loc["mirror / peer", col]})
+                     "peer": df.loc["peer", col], "mirror / peer": df.loc["mirror / peer", col],
+                     "mirror / peer, all steps": df.loc["mirror / peer", total]})
     return pd.DataFrame(rows)
 
 
@@ -297,11 +305,11 @@ def main(argv=None):
                     else:
                         results.append(run_worker(HERE, forwarded + ["--seed", str(seed), "--worker", impl, level, precision]))
             if level == "encode":
-                df = with_ratio(summarize_encode(results, peak), ["sentences/s", "tokens/s", "peak RSS MB", "encode RSS growth MB", "GFLOP/s", "s/pass (median)"])
+                df = with_ratio(summarize_encode(results, peak), ["sentences/s", "sentences/s (all passes)", "tokens/s", "peak RSS MB", "encode RSS growth MB", "GFLOP/s", "s/pass (median)"])
                 how = "mirror.encode(precision='bf16'): bf16 autocast; the peer's weights in bf16" if precision != "fp32" else "fp32"
                 title = f"encoding ({results[0]['sentences']} STS-B sentences, batch {args.encode_batch_size}), {how}"
             else:
-                df = with_ratio(summarize_train(results, peak), ["sequences/s", "tokens/s", "peak RSS MB", "train RSS growth MB", "GFLOP/s", "s/step (median)"])
+                df = with_ratio(summarize_train(results, peak), ["sequences/s", "sequences/s (all steps)", "tokens/s", "peak RSS MB", "train RSS growth MB", "GFLOP/s", "s/step (median)"])
                 title = (f"training, {level} recipe, {precision} (batch {args.batch_size} strings = {2 * args.batch_size} rows, "
                          f"max length {LEVELS[level]['max_length']}, {args.steps} timed steps x {args.rounds} rounds after {args.warmup} warm-up; "
                          f"round r shuffles with seed {args.seed} + r)"

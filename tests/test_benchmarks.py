@@ -69,6 +69,8 @@ def test_train_speed_tiny(tiny_bert, tmp_path, capsys):
         assert (train.loc[["mirror", "peer"], "sequences/s"] > 0).all() and (train.loc[["mirror", "peer"], "timed steps"] == 2).all()
         ratio = train.loc["mirror", "sequences/s"] / train.loc["peer", "sequences/s"]
         assert abs(train.loc["mirror / peer", "sequences/s"] - ratio) < 1e-9
+        ratio = train.loc["mirror", "sequences/s (all steps)"] / train.loc["peer", "sequences/s (all steps)"]
+        assert abs(train.loc["mirror / peer", "sequences/s (all steps)"] - ratio) < 1e-9
         assert (train.loc[["mirror", "peer"], "% of matmul peak"] > 0).all()
         enc = rows_of(table, "encode", precision)
         assert (enc.loc[["mirror", "peer"], "sentences/s"] > 0).all()
@@ -134,6 +136,26 @@ def test_train_speed_rounds_draw_other_batches_with_the_same_seed_for_both_conte
     script.main(["--model", str(tiny_bert), "--levels", "word", "--precision", "fp32", "--rounds", "3", "--seed", "5",
                  "--in_process", "--threads", threads()])  # fmt: skip
     assert asked == [("mirror", 5), ("peer", 5), ("peer", 6), ("mirror", 6), ("mirror", 7), ("peer", 7)]
+
+
+def test_train_speed_reports_throughput_from_the_median_step_and_over_all_steps():
+    script = benchmark_script("train_speed")
+
+    def result(impl, step_times):
+        return {"impl": impl, "step_times": step_times, "tokens": [100] * len(step_times), "rows_per_step": 400,
+                "params_nonemb": 1000, "peak_rss_mb": 1.0, "train_rss_growth_mb": 1.0}
+
+    # the peer's third step is slow (a long batch): the median ignores it, the total time does not
+    rows = script.summarize_train([result("mirror", [1.0, 1.0, 1.0]), result("peer", [2.0, 2.0, 8.0])], peak=1.0)
+    df = script.with_ratio(rows, ["sequences/s", "sequences/s (all steps)"])
+    assert df.loc["peer", "sequences/s"] == 200 and df.loc["peer", "sequences/s (all steps)"] == 100
+    assert df.loc["mirror / peer", "sequences/s"] == 2 and df.loc["mirror / peer", "sequences/s (all steps)"] == 4
+    summary = script.precision_summary({("sentence", "fp32"): df})
+    assert summary.loc[0, "mirror / peer"] == 2 and summary.loc[0, "mirror / peer, all steps"] == 4
+    passes = {"sentences": 10, "tokens": 50, "params_nonemb": 1, "peak_rss_mb": 1.0, "encode_rss_growth_mb": 1.0}
+    encode = script.summarize_encode([{"impl": "mirror", "times": [1.0, 3.0, 1.0], **passes},
+                                      {"impl": "peer", "times": [2.0], **passes}], peak=1.0)
+    assert encode[0]["sentences/s"] == 10 and encode[0]["sentences/s (all passes)"] == 6
 
 
 def test_train_speed_without_fast_bf16_reports_fp32_only(monkeypatch, capsys):
