@@ -104,7 +104,7 @@ def test_train_speed_times_mirror_with_its_table_frozen_on_request(tiny_bert, tm
     assert "mirror with its token-embedding table frozen (--freeze_token_embeddings)" in capsys.readouterr().out
 
 
-def test_train_speed_rounds_draw_other_batches_with_the_same_seed_for_both_contenders(tiny_bert, tmp_path, monkeypatch):
+def test_train_speed_rounds_draw_other_batches_and_both_contenders_the_same_ones(tiny_bert, tmp_path, monkeypatch):
     script = benchmark_script("train_speed")
     benchkit = script.matmul_peaks.__globals__
     level = {"temperature": 0.04, "max_length": 32, "span_mask_len": 0}
@@ -125,6 +125,8 @@ def test_train_speed_rounds_draw_other_batches_with_the_same_seed_for_both_conte
                       for s in seed_pair]  # fmt: skip
         same = seed_pair[0] == seed_pair[1]
         assert (mirror_first[0] == mirror_first[1]) is same and (peer_first[0] == peer_first[1]) is same
+        # with one seed both contenders train on the same strings (mirror's rows: each string and its unmasked copy)
+        assert [set(m) == set(p) for m, p in zip(mirror_first, peer_first)] == [True, True]
     asked = []  # the seed each worker trains with, in the order the rounds run them
 
     def recording(impl, level, precision, args):
