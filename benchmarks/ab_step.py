@@ -7,6 +7,7 @@ process, alternating A B B A ... so that a shared machine's drift falls on both 
     python benchmarks/ab_step.py packed              # whole training step: padded length chunks vs the packed forward (mirror.packing)
     python benchmarks/ab_step.py collate             # the collator's share of a step (tokenization in the main process)
     python benchmarks/ab_step.py compile             # torch.compile of the encoder (what --torch_compile does) vs eager
+    python benchmarks/ab_step.py compile --regional --precision bf16   # each layer's token-wise blocks compiled, packed forward kept
     python benchmarks/ab_step.py encode              # mirror.encode vs SentenceTransformer.encode, transformers' sdpa, chunks planned as in training
     python benchmarks/ab_step.py encode --precision bf16    # adds both contenders with bf16 weights (no autocast)
     python benchmarks/ab_step.py encode --precision bf16 --compile   # adds mirror.encode through torch.compile
@@ -22,6 +23,7 @@ are ratios within one invocation (absolute times move ~15 % on a shared machine)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 from pathlib import Path
@@ -127,8 +129,6 @@ def _train_step(model, opt, batch, temperature: float, chunk_cost: int = 256, pa
 def _step_variants(args, setups: list[tuple[str, dict, str, bool, bool]]) -> tuple[dict, int]:
     """One model per setup (name, load_encoder options, AdamW kind, embedding table trained, packed forward), the same
     `args.steps` batches for all, `args.precision` (bf16: autocast); returns ({name: one timed pass}, batches)."""
-    import contextlib
-
     from mirror import load_encoder
 
     variants, batches = {}, None
@@ -198,29 +198,56 @@ def bench_collate(args) -> None:
           f"share {collate / (collate + step):.1%}")
 
 
-def bench_compile(args) -> None:
+TOKEN_WISE = ("attention.output", "intermediate", "output")  # a BERT-family layer's blocks outside self-attention
+
+
+def compile_token_wise(model: torch.nn.Module) -> int:
+    """Compile, in place, each encoder layer's token-wise blocks (`TOKEN_WISE`: the attention's output projection
+    with its dropout, residual add and layer norm; the intermediate product with GELU; the output product with
+    its dropout, residual add and layer norm), `dynamic=True`, and leave self-attention eager, so the packed
+    forward keeps running (a whole compiled model falls back to the padded chunks, `mirror.packing`). Each block
+    sees (1, T, H) packed tokens, T changing every step. Returns the number of blocks compiled."""
+    count = 0
+    for layer in model.encoder.layer:
+        for path in TOKEN_WISE:
+            layer.get_submodule(path).compile(dynamic=True)
+            count += 1
+    return count
+
+
+def bench_compile(args) -> dict[str, float]:
+    """Eager against `torch.compile`: of the whole model (what --torch_compile does), or with `--regional` of each
+    layer's token-wise blocks (`compile_token_wise`). Returns the steady-state median s/step of each variant."""
     from mirror import load_encoder
 
     enc = load_encoder(args.model, pooling="mean", dropout=0.1)
     batches, _, cfg = _batches(enc, args.level, args.steps)
+    compiled_name = "token-wise blocks compiled" if args.regional else "torch.compile (inductor)"
     runs = {}
-    for name, compiled in (("eager (default)", False), ("torch.compile (inductor)", True)):
+    for name, compiled in (("eager (default)", False), (compiled_name, True)):
         e = load_encoder(args.model, pooling="mean", dropout=0.1)
         model = e.model.train()
         opt = _adamw(_param_groups(model), "fused")
-        if compiled:  # what --torch_compile does (accelerate's dynamo plugin: torch.compile, dynamic=None)
+        if compiled and args.regional:
+            compile_token_wise(model)
+        elif compiled:  # what --torch_compile does (accelerate's dynamo plugin: torch.compile, dynamic=None)
             model = torch.compile(model)
+
+        def steps(model=model, opt=opt, first_only=False):
+            with torch.autocast("cpu", dtype=torch.bfloat16) if args.precision == "bf16" else contextlib.nullcontext():
+                for batch in batches[:1] if first_only else batches:
+                    _train_step(model, opt, batch, cfg["temperature"])
+
         start = time.perf_counter()
-        _train_step(model, opt, batches[0], cfg["temperature"])
+        steps(first_only=True)
         first = time.perf_counter() - start
-        runs[name] = (model, opt, first)
+        runs[name] = steps
         print(f"  {name}: first step {first:.1f} s (compile time included)", flush=True)
 
-    def timed(model, opt):
-        return lambda: [_train_step(model, opt, batch, cfg["temperature"]) for batch in batches]
-
-    print(f"steady state over {args.steps} {args.level} batches (s/step):")
-    _report(_alternate({k: timed(m, o) for k, (m, o, _) in runs.items()}, args.repeats, per=len(batches)))
+    print(f"steady state over {args.steps} {args.level} batches, {args.precision} (s/step):")
+    times = _alternate(runs, args.repeats, per=len(batches))
+    _report(times)
+    return {name: statistics.median(t["wall"]) for name, t in times.items()}
 
 
 def with_fp32_softmax(run):
@@ -473,6 +500,8 @@ def main(argv=None) -> None:
     p.add_argument("--batches", type=int, default=1, help="bound: different batches of 200 per pass (1: one batch)")
     p.add_argument("--only_embeddings", action="store_true", help="step: time only trained against frozen embeddings")
     p.add_argument("--compile", action="store_true", help="encode: also time mirror.encode through torch.compile")
+    p.add_argument("--regional", action="store_true",
+                   help="compile: compile each layer's token-wise blocks (packed forward kept), not the whole model")
     args = p.parse_args(argv)
     if args.batches < 1:
         p.error(f"--batches {args.batches}: give at least 1")

@@ -532,6 +532,31 @@ def test_ab_step_qkv_times_three_products_against_one_and_checks_they_agree(tiny
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_ab_step_compile_regional_compiles_each_layers_token_wise_blocks_and_keeps_the_packed_forward(
+    tiny_bert, monkeypatch, capsys, precision
+):
+    """--regional compiles each layer's attention output, intermediate and output blocks (dynamic=True), not the
+    model, so the packed forward still runs; inductor is left out (it takes seconds even on the tiny model): the
+    compile calls are recorded and the blocks run eagerly."""
+    import argparse
+
+    from mirror import load_encoder
+    from mirror.packing import packing_reason
+
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: calls.append((type(fn.__self__).__name__, kwargs)) or fn)
+    script = benchmark_script("ab_step")
+    args = argparse.Namespace(model=str(tiny_bert), level="word", steps=1, repeats=2, precision=precision, regional=True)
+    medians = script.bench_compile(args)
+    layers = 2  # the tiny model's
+    assert calls == [(name, {"dynamic": True}) for name in ("BertSelfOutput", "BertIntermediate", "BertOutput")] * layers
+    assert list(medians) == ["eager (default)", "token-wise blocks compiled"] and min(medians.values()) > 0
+    assert f"steady state over 1 word batches, {precision}" in capsys.readouterr().out
+    model = load_encoder(str(tiny_bert), pooling="mean").model
+    assert script.compile_token_wise(model) == 3 * layers and packing_reason(model) is None
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_ab_step_encode_times_each_variant_against_the_peer(tiny_bert, monkeypatch, capsys, precision):
     import argparse
 
