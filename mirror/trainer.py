@@ -102,8 +102,13 @@ class MirrorTrainer(Trainer):
             self.add_callback(_CollatorEpoch(self.data_collator))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        emb = forward_pooled(model, inputs, self.args.pooling, self.args.forward_chunk_cost, self._agree_chunks(),
-                             self.args.packed_forward)  # (2n, H)
+        """InfoNCE of the batch's pooled embeddings. accelerate wraps only `model.forward` in autocast, and
+        `forward_pooled` calls the model once per packed call or length chunk: each call, the outermost autocast
+        region, would cast every weight to bf16 again (and its gradient back). One region around the whole forward
+        caches the casts, once per step; the loss and the logged statistics stay outside it, in fp32."""
+        with self.accelerator.autocast():  # one region over the model calls (below): each weight cast once a step
+            emb = forward_pooled(model, inputs, self.args.pooling, self.args.forward_chunk_cost, self._agree_chunks(),
+                                 self.args.packed_forward)  # (2n, H)
         loss = self._loss_from_embeddings(emb, inputs, record=model.training)
         return (loss, {"embeddings": emb}) if return_outputs else loss
 
@@ -146,7 +151,7 @@ class MirrorTrainer(Trainer):
         agree = self._agree_chunks()
 
         def encode(rows):
-            with self.compute_loss_context_manager():
+            with self.compute_loss_context_manager(), self.accelerator.autocast():  # as in compute_loss
                 return forward_pooled(model, rows, self.args.pooling, self.args.forward_chunk_cost, agree,
                                       self.args.packed_forward)  # (b, H)
 

@@ -202,3 +202,32 @@ def test_the_default_optimizer_is_the_fused_adamw_and_steps_like_the_unfused_one
         assert all(not torch.equal(before[n], weights[optim][n]) for n in before)  # the step moved every weight
     for name in weights[None]:  # one step at lr 1e-3: the same weights to float tolerance
         torch.testing.assert_close(weights[None][name], weights["adamw_torch"][name], rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_casts_each_weight_once_per_step_across_the_forward_calls(tiny_bert, sentences, tmp_path, monkeypatch):
+    """accelerate wraps only `model.forward` in autocast; the step's forward calls the model once per length chunk,
+    so without one region around the whole forward each call re-cast every weight to bf16 (and its gradient back).
+    The cast of one weight is counted at the dispatcher, below autocast."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    monkeypatch.setattr("mirror.config._has_accelerator", lambda: False)
+    monkeypatch.setattr("mirror.config.cpu_has_fast_bf16", lambda: True)
+    trainer, enc = make_trainer(tiny_bert, sentences[:16], tmp_path, max_steps=1, pooling="mean", bf16=True,
+                                per_device_train_batch_size=16, forward_chunk_cost=1, packed_forward=False)  # fmt: skip
+    query = enc.model.encoder.layer[0].attention.self.query
+    calls = []
+    query.register_forward_hook(lambda module, args, out: calls.append(out.dtype))
+
+    class CountCasts(TorchDispatchMode):
+        casts = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is torch.ops.aten._to_copy.default and kwargs.get("dtype") == torch.bfloat16:
+                CountCasts.casts += args[0].data_ptr() == query.weight.data_ptr()
+            return func(*args, **kwargs)
+
+    with CountCasts():
+        trainer.train()
+    assert len(calls) >= 2 and set(calls) == {torch.bfloat16}  # several forward calls, in bf16
+    assert CountCasts.casts == 1
