@@ -204,16 +204,23 @@ def test_the_default_optimizer_is_the_fused_adamw_and_steps_like_the_unfused_one
         torch.testing.assert_close(weights[None][name], weights["adamw_torch"][name], rtol=1e-5, atol=1e-6)
 
 
-def test_bf16_casts_each_weight_once_per_step_across_the_forward_calls(tiny_bert, sentences, tmp_path, monkeypatch):
+@pytest.mark.parametrize("mini_batch_size", [None, 5])
+def test_bf16_casts_each_weight_once_per_forward_region_across_the_model_calls(
+    tiny_bert, sentences, tmp_path, monkeypatch, mini_batch_size
+):
     """accelerate wraps only `model.forward` in autocast; the step's forward calls the model once per length chunk,
     so without one region around the whole forward each call re-cast every weight to bf16 (and its gradient back).
-    The cast of one weight is counted at the dispatcher, below autocast."""
+    One region per step (the plain step), one per mini-batch and pass (the cached step: 32 rows in mini-batches of
+    5, encoded without and then with gradients). The cast of one weight is counted at the dispatcher, below autocast."""
+    import math
+
     from torch.utils._python_dispatch import TorchDispatchMode
 
     monkeypatch.setattr("mirror.config._has_accelerator", lambda: False)
     monkeypatch.setattr("mirror.config.cpu_has_fast_bf16", lambda: True)
     trainer, enc = make_trainer(tiny_bert, sentences[:16], tmp_path, max_steps=1, pooling="mean", bf16=True,
-                                per_device_train_batch_size=16, forward_chunk_cost=1, packed_forward=False)  # fmt: skip
+                                per_device_train_batch_size=16, forward_chunk_cost=1, packed_forward=False,
+                                mini_batch_size=mini_batch_size)  # fmt: skip
     query = enc.model.encoder.layer[0].attention.self.query
     calls = []
     query.register_forward_hook(lambda module, args, out: calls.append(out.dtype))
@@ -229,5 +236,6 @@ def test_bf16_casts_each_weight_once_per_step_across_the_forward_calls(tiny_bert
 
     with CountCasts():
         trainer.train()
-    assert len(calls) >= 2 and set(calls) == {torch.bfloat16}  # several forward calls, in bf16
-    assert CountCasts.casts == 1
+    regions = 1 if mini_batch_size is None else 2 * math.ceil(2 * 16 / mini_batch_size)
+    assert len(calls) > regions and set(calls) == {torch.bfloat16}  # more forward calls than regions, in bf16
+    assert CountCasts.casts == regions
