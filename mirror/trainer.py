@@ -105,8 +105,9 @@ class MirrorTrainer(Trainer):
         """InfoNCE of the batch's pooled embeddings. accelerate wraps only `model.forward` in autocast, and
         `forward_pooled` calls the model once per packed call or length chunk: each call, the outermost autocast
         region, would cast every weight to bf16 again (and its gradient back). One region around the whole forward
-        caches the casts (autocast caches them where gradients are on): once per training step. The loss and the
-        logged statistics stay outside it, in fp32."""
+        caches the casts (autocast caches those of leaf weights that require gradients): once per training step,
+        once per mini-batch and pass in the cached step. The loss and the logged statistics stay outside it, in
+        fp32."""
         with self.accelerator.autocast():  # one region over the model calls (below): each weight cast once a step
             emb = forward_pooled(model, inputs, self.args.pooling, self.args.forward_chunk_cost, self._agree_chunks(),
                                  self.args.packed_forward)  # (2n, H)
